@@ -1,0 +1,124 @@
+"""The ``dflearn`` command line: run the course, build student notebooks, check the environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dflearn.runner import run_course, summary_table
+
+    only = [s for s in args.only.split(",") if s] if args.only else None
+    runs, out_dir = run_course(args.profile, args.data, only, args.out, args.timeout)
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", 500, "display.max_colwidth", 90, "display.width", 160):
+        print("\nResults summary")
+        print(summary_table(runs).to_string(index=False))
+    failed = [r for r in runs if r.status != "ok"]
+    total = sum(r.seconds for r in runs)
+    print(f"\n{len(runs) - len(failed)}/{len(runs)} notebooks ran in {total:.0f} s. "
+          f"Executed notebooks and results.csv are in {out_dir}")
+    for r in failed:
+        print(f"FAILED {r.notebook} at cell {r.cell}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_build_student(args: argparse.Namespace) -> int:
+    from dflearn.notebooks import build_student
+
+    changed = build_student(args.src, args.dst, check=args.check)
+    if args.check:
+        for path in changed:
+            print(f"out of date: {path}")
+        print("student notebooks are up to date" if not changed else
+              "run `dflearn build-student` to regenerate them")
+        return 1 if changed else 0
+    print(f"wrote {len(changed)} student notebook(s)" + "".join(f"\n  {p}" for p in changed))
+    return 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from dflearn.environment import environment_report
+
+    print(environment_report(args.profile).to_string(index=False))
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from dflearn.grading import GradingError, Limits, grade
+
+    try:
+        thresholds = {k: float(v) for k, v in (t.split("=", 1) for t in args.threshold)}
+    except ValueError:
+        print(f"dflearn: error: --threshold takes KEY=NUMBER, got {args.threshold}", file=sys.stderr)
+        return 2
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory)
+    try:
+        book = grade(args.submissions, args.notebook, solution=args.solution, profile=args.profile,
+                     workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask)
+    except GradingError as exc:
+        print(f"dflearn: error: {exc}", file=sys.stderr)
+        return 2
+    counts = book.table["status"].value_counts().to_dict()
+    print(f"\ngraded {len(book.table)} submissions ({counts}); gradebook.csv, details.csv, "
+          f"report.html and executed/ are in {book.out_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dflearn`` command."""
+    parser = argparse.ArgumentParser(prog="dflearn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute the course notebooks (solutions/) with papermill")
+    run.add_argument("--profile", help="ci, cpu, gpu or paper (default: $DFLEARN_PROFILE or cpu)")
+    run.add_argument("--data", help="dataset folder in CIFAKE layout (default: the profile's choice)")
+    run.add_argument("--only", help="comma-separated notebook ids, e.g. 03,05")
+    run.add_argument("--out", help="fresh output folder (default: runs/<time>-<profile>)")
+    run.add_argument("--timeout", type=float, help="per-cell timeout in seconds")
+    run.set_defaults(func=_cmd_run)
+
+    build = sub.add_parser("build-student", help="write notebooks/ from solutions/")
+    build.add_argument("--src", help="solutions folder (default: solutions/)")
+    build.add_argument("--dst", help="student folder (default: notebooks/)")
+    build.add_argument("--check", action="store_true", help="only report drift; exit 1 if any")
+    build.set_defaults(func=_cmd_build_student)
+
+    env = sub.add_parser("env", help="print versions, CPU/GPU and the dataset that will be used")
+    env.add_argument("--profile")
+    env.set_defaults(func=_cmd_env)
+
+    grade = sub.add_parser("grade", help="run and score every student's copy of a notebook (sandboxed)")
+    grade.add_argument("submissions", help="folder with one sub-folder per student; never modified")
+    grade.add_argument("--notebook", required=True, help="notebook id, e.g. 03")
+    grade.add_argument("--profile", help="profile the notebooks run under (default: $DFLEARN_PROFILE or cpu)")
+    grade.add_argument("--workers", type=int, help="submissions run at once (default: number of cores)")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds per submission (default 600)")
+    grade.add_argument("--memory", type=int, default=6144, help="memory cap per kernel in MiB (default 6144)")
+    grade.add_argument("--out", help="fresh output folder (default: runs/grade-NN-<time>)")
+    grade.add_argument("--threshold", action="append", default=[], metavar="KEY=MIN",
+                       help="headline record that earns a point when >= MIN (repeatable)")
+    grade.add_argument("--solution", help="the instructor's solutions notebook (default: solutions/NN_*.ipynb)")
+    grade.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")
+    grade.set_defaults(func=_cmd_grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dflearn`` console script."""
+    args = build_parser().parse_args(argv)
+    from dflearn.config import ProfileError
+    from dflearn.data import DatasetError
+    from dflearn.runner import OutputFolderError
+
+    try:
+        return args.func(args)
+    except (ProfileError, DatasetError, OutputFolderError, FileNotFoundError) as exc:
+        print(f"dflearn: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The course map and the profile tables shown in 00_index."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from dflearn.config import NOTEBOOKS, PROFILES
+from dflearn.paths import course_root
+
+TOPICS: dict[str, tuple[str, str]] = {
+    "00": ("Course map, environment check, how to work", "-"),
+    "01": ("Colour-histogram EDA, spectra, duplicates", "study Figs. 5-7"),
+    "02": ("Classical baselines: k-NN, RF, linear/logistic regression, SVC, MLP", "study's first experiments"),
+    "03": ("CNNs from scratch: Personal CNN, VGG16/19, MobileNet-style, 8-conv", "study; lightweight-detector and faces projects"),
+    "04": ("Transfer learning: VGG16, DenseNet121, ResNet50", "study; faces project"),
+    "05": ("The 12-model age-classifier grid", "study Fig. 2-3"),
+    "06": ("Ensembles: averaging, stacking, learned weighting", "ensemble project"),
+    "07": ("Saliency: gradients, SmoothGrad, Grad-CAM, integrated gradients", "study Figs. 13-16"),
+    "08": ("Generalisation: other datasets, robustness, leakage, calibration", "study's second dataset"),
+    "09": ("Making fakes: DCGAN, WGAN-GP, Fréchet distance", "GAN project"),
+}
+
+
+def course_map() -> pd.DataFrame:
+    """One row per notebook: id, file, topic, what it reproduces, and whether it is present."""
+    root = course_root()
+    rows = []
+    for key, stem in NOTEBOOKS.items():
+        topic, source = TOPICS[key]
+        present = (root / "solutions" / f"{stem}.ipynb").exists()
+        rows.append({"id": key, "notebook": f"{stem}.ipynb", "topic": topic,
+                     "reproduces": source, "available": "yes" if present else "coming"})
+    return pd.DataFrame(rows).set_index("id")
+
+
+def profiles_table(notebook: str = "03") -> pd.DataFrame:
+    """The settings every profile gives one notebook, one row per profile."""
+    rows = {}
+    for name, profile in PROFILES.items():
+        settings = dataclasses.asdict(profile.for_notebook(notebook))
+        settings.pop("extra")
+        rows[name] = {"data": profile.data, "split": profile.split, **settings}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "profile"
+    return table.fillna("all")
+
+
+def profile_explorer():  # -> ipywidgets.Widget
+    """A dropdown pair (profile, notebook) that shows that combination's settings."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    profile = widgets.Dropdown(options=list(PROFILES), value="ci", description="profile")
+    notebook = widgets.Dropdown(options=[(f"{k} {v}", k) for k, v in NOTEBOOKS.items()],
+                                value="03", description="notebook")
+    out = widgets.Output()
+
+    def show(_=None) -> None:
+        out.clear_output()
+        with out:
+            print(PROFILES[profile.value].summary(notebook.value))
+
+    profile.observe(show, names="value")
+    notebook.observe(show, names="value")
+    show()
+    box = widgets.VBox([widgets.HBox([profile, notebook]), out])
+    display(box)
+    return box

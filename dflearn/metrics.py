@@ -1,0 +1,119 @@
+"""Classification metrics in the study's table format (per class and macro), plus
+sensitivity/specificity and ROC-AUC."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from dflearn.data import CLASS_NAMES, REAL, Dataset
+
+# The study's table columns, then what the faces project adds.
+STUDY_COLUMNS: list[str] = ["loss", "accuracy", "precision_FAKE", "recall_FAKE", "f1_FAKE",
+                            "precision_REAL", "recall_REAL", "f1_REAL", "precision_macro",
+                            "recall_macro", "f1_macro", "sensitivity", "specificity", "roc_auc"]
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray,
+                           y_score: np.ndarray | None = None) -> dict[str, float]:
+    """Accuracy, precision/recall/F1 per class and macro, sensitivity, specificity, ROC-AUC.
+
+    Labels are 0 = FAKE, 1 = REAL. Sensitivity is the recall of FAKE (the class we hunt) and
+    specificity the recall of REAL. ``y_score`` is P(REAL); without it ROC-AUC is NaN.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = np.asarray(y_pred).astype(int)
+    prec, rec, f1, _ = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=[0, 1], zero_division=0)
+    out: dict[str, float] = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    for k, name in enumerate(CLASS_NAMES):
+        out[f"precision_{name}"] = float(prec[k])
+        out[f"recall_{name}"] = float(rec[k])
+        out[f"f1_{name}"] = float(f1[k])
+    out["precision_macro"] = float(np.mean(prec))
+    out["recall_macro"] = float(np.mean(rec))
+    out["f1_macro"] = float(np.mean(f1))
+    out["sensitivity"] = float(rec[0])
+    out["specificity"] = float(rec[REAL])
+    auc = float("nan")
+    if y_score is not None and len(np.unique(y_true)) == 2:
+        auc = float(skm.roc_auc_score(y_true, np.asarray(y_score, dtype=float)))
+    out["roc_auc"] = auc
+    return out
+
+
+def compare_table(results: Mapping[str, Mapping[str, float]], columns: list[str] | None = None,
+                  sort_by: str | None = "accuracy") -> pd.DataFrame:
+    """One row per model from ``{model_name: metrics_dict}``, sorted by ``sort_by`` (descending).
+
+    ``columns`` picks and orders columns (e.g. :data:`STUDY_COLUMNS`); missing ones are skipped.
+    """
+    if not results:
+        raise ValueError("compare_table needs at least one model's results.")
+    table = pd.DataFrame.from_dict(dict(results), orient="index")
+    table.index.name = "model"
+    if columns:
+        table = table[[c for c in columns if c in table.columns]]
+    if sort_by and sort_by in table.columns:
+        table = table.sort_values(sort_by, ascending=False)
+    return table
+
+
+def _images_labels(data: Dataset | tuple[np.ndarray, np.ndarray] | Sequence[np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, Dataset):
+        return data.images, data.labels
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = (np.asarray(a) for a in data)
+        if len(images) != len(labels):
+            raise ValueError(f"evaluate: {len(images)} images but {len(labels)} labels.")
+        return images, labels
+    raise TypeError(f"evaluate needs a dflearn Dataset or an (images, labels) pair, "
+                    f"got {type(data).__name__}.")
+
+
+def log_loss(y_true: np.ndarray, p_real: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean cross-entropy of P(REAL) against 0/1 labels (the same value for a 1-unit sigmoid
+    or a 2-unit softmax head); probabilities are clipped to ``[eps, 1 - eps]`` as Keras does."""
+    p = np.clip(np.asarray(p_real, dtype=float), eps, 1 - eps)
+    y = np.asarray(y_true, dtype=float)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def evaluate(model: Any, data: Dataset | tuple[np.ndarray, np.ndarray], batch_size: int = 256,
+             threshold: float = 0.5) -> dict[str, float]:
+    """Run ``model`` on ``data`` (a Dataset or ``(images, labels)``) and return one table row:
+    loss, accuracy, precision/recall/F1 per class and macro, sensitivity, specificity, ROC-AUC.
+
+    An image is called REAL when P(REAL) >= ``threshold``.
+    """
+    from dflearn.models import real_probability
+
+    images, labels = _images_labels(data)
+    p_real = real_probability(model, images, batch_size)
+    row = {"loss": log_loss(labels, p_real)}
+    row.update(classification_metrics(labels, (p_real >= threshold).astype(int), p_real))
+    return row
+
+
+def compare_with_reported(ours: Mapping[str, float], reported: Mapping[str, float],
+                          tolerance: float = 0.02, label: str = "accuracy") -> pd.DataFrame:
+    """Reported vs measured ``label`` per model, their difference, and our rank against theirs.
+
+    ``holds`` says whether the finding holds on our data: the model's number is within
+    ``tolerance`` of the reported one, or at least the model keeps its rank in the ordering.
+    """
+    names = [n for n in reported if n in ours]
+    if not names:
+        raise ValueError(f"No model in common between ours {list(ours)} and reported {list(reported)}.")
+    table = pd.DataFrame({f"reported_{label}": [float(reported[n]) for n in names],
+                          f"our_{label}": [float(ours[n]) for n in names]}, index=names)
+    table.index.name = "model"
+    table["difference"] = table[f"our_{label}"] - table[f"reported_{label}"]
+    table["reported_rank"] = table[f"reported_{label}"].rank(ascending=False, method="min").astype(int)
+    table["our_rank"] = table[f"our_{label}"].rank(ascending=False, method="min").astype(int)
+    table["holds"] = (table["difference"].abs() <= tolerance) | (table["reported_rank"] == table["our_rank"])
+    return table

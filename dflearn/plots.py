@@ -1,0 +1,66 @@
+"""Plotting helpers shared by the notebooks: image grids, confusion matrices, training curves."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import confusion_matrix
+
+from dflearn.data import CLASS_NAMES
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
+               title: str = "", size: float = 1.4) -> plt.Figure:
+    """Show images (N, H, W, 3) uint8 in a grid with optional per-image titles."""
+    n = len(images)
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i], interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, title: str = "Confusion matrix",
+                   ax: plt.Axes | None = None, normalize: bool = False) -> plt.Axes:
+    """Confusion matrix labelled FAKE/REAL, with counts (or row fractions) in each cell."""
+    cm = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=[0, 1])
+    shown = cm / cm.sum(axis=1, keepdims=True).clip(min=1) if normalize else cm
+    ax = ax or plt.subplots(figsize=(3.6, 3.2))[1]
+    ax.imshow(shown, cmap="Blues", vmin=0)
+    for (r, c), v in np.ndenumerate(shown):
+        text = f"{v:.2f}" if normalize else f"{v:d}"
+        ax.text(c, r, text, ha="center", va="center",
+                color="white" if v > shown.max() / 2 else "black")
+    ax.set_xticks([0, 1], CLASS_NAMES)
+    ax.set_yticks([0, 1], CLASS_NAMES)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return ax
+
+
+def plot_history(history: Mapping[str, Sequence[float]], metrics: Sequence[str] = ("loss", "accuracy"),
+                 title: str = "Training curves") -> plt.Figure:
+    """Training vs validation curves per metric, from a Keras ``History.history`` dict."""
+    shown = [m for m in metrics if m in history]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 3.2), squeeze=False)
+    for ax, name in zip(axes.flat, shown):
+        epochs = np.arange(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], marker="o", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.set_title(f"{title}: {name}")
+        ax.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,72 @@
+"""Profiles: lookup, environment default, per-notebook overrides, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from dflearn.config import NOTEBOOKS, PROFILES, ProfileError, get_profile, notebook_id
+
+
+def test_four_named_profiles() -> None:
+    assert list(PROFILES) == ["ci", "cpu", "gpu", "paper"]
+
+
+def test_env_selects_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DFLEARN_PROFILE", "gpu")
+    assert get_profile().name == "gpu"
+    assert get_profile("paper").name == "paper"  # explicit wins
+    monkeypatch.delenv("DFLEARN_PROFILE")
+    assert get_profile().name == "cpu"
+
+
+def test_unknown_profile_lists_valid_ones() -> None:
+    with pytest.raises(ProfileError, match="Valid profiles: ci, cpu, gpu, paper"):
+        get_profile("laptop")
+
+
+def test_unknown_profile_from_env_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DFLEARN_PROFILE", "fast")
+    with pytest.raises(ProfileError, match=r"\$DFLEARN_PROFILE"):
+        get_profile()
+
+
+def test_paper_profile_follows_the_study() -> None:
+    paper = get_profile("paper")
+    s = paper.for_notebook("03")
+    assert (s.batch_size, s.epochs, s.width, s.n_train_per_class) == (64, 10, 1.0, None)
+    assert paper.split == "study"
+
+
+def test_ci_is_small_and_offline() -> None:
+    ci = get_profile("ci")
+    assert ci.data == "embedded"
+    for nb in NOTEBOOKS:
+        s = ci.for_notebook(nb)
+        assert s.weights is None
+        assert s.n_train_per_class is not None and s.n_train_per_class <= 1000
+        assert s.epochs <= 3
+
+
+def test_overrides_merge_extra_with_defaults() -> None:
+    s = get_profile("ci").for_notebook("02")
+    assert s.get("search_iter") == 4
+    assert s.n_train_per_class == 400
+    assert s.batch_size == get_profile("ci").defaults.batch_size
+
+
+@pytest.mark.parametrize("given,expected", [("3", "03"), ("03", "03"), ("03_cnns", "03"),
+                                            ("solutions/05_age_classifier_grid.ipynb", "05")])
+def test_notebook_id(given: str, expected: str) -> None:
+    assert notebook_id(given) == expected
+
+
+def test_bad_notebook_id() -> None:
+    with pytest.raises(ProfileError):
+        notebook_id("42")
+    with pytest.raises(ProfileError):
+        notebook_id("index")
+
+
+def test_summary_is_one_line() -> None:
+    line = get_profile("ci").summary("03")
+    assert "\n" not in line and "profile 'ci'" in line and "notebook 03" in line

@@ -1,0 +1,48 @@
+"""Maintainer tool: execute solutions notebooks in place under the ``ci`` profile, so the stored
+outputs that ``pytest --nbval`` compares are current, then rebuild the student copies.
+
+Usage: python tools/refresh_outputs.py [03 05 ...]   (no ids: every notebook)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dflearn.notebooks import build_student, course_notebooks  # noqa: E402
+
+
+def refresh(path: Path, timeout: int = 900) -> float:
+    """Execute one notebook in a fresh kernel (cwd = its folder) and save it with outputs."""
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main(ids: list[str]) -> None:
+    """Refresh the given notebooks (all when none given) and rebuild notebooks/."""
+    os.environ["DFLEARN_PROFILE"] = "ci"
+    os.environ["DFLEARN_ARTIFACTS"] = tempfile.mkdtemp(prefix="dflearn-refresh-")
+    for path in course_notebooks(ROOT / "solutions", only=ids or None):
+        print(f"{path.name}: {refresh(path):.1f} s", flush=True)
+    for changed in build_student():
+        print(f"rebuilt {changed.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
