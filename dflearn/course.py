@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 
 import pandas as pd
 
@@ -24,15 +25,16 @@ TOPICS: dict[str, tuple[str, str]] = {
 
 
 def course_map() -> pd.DataFrame:
-    """One row per notebook: id, file, topic, what it reproduces, and whether it is present."""
-    root = course_root()
-    rows = []
-    for key, stem in NOTEBOOKS.items():
-        topic, source = TOPICS[key]
-        present = (root / "solutions" / f"{stem}.ipynb").exists()
-        rows.append({"id": key, "notebook": f"{stem}.ipynb", "topic": topic,
-                     "reproduces": source, "available": "yes" if present else "coming"})
+    """One row per notebook: id, file, topic and what it reproduces."""
+    rows = [{"id": key, "notebook": f"{stem}.ipynb", "topic": TOPICS[key][0],
+             "reproduces": TOPICS[key][1]} for key, stem in NOTEBOOKS.items()]
     return pd.DataFrame(rows).set_index("id")
+
+
+def missing_notebooks() -> list[str]:
+    """Notebooks of the course map that this checkout does not have yet."""
+    folder = course_root() / "solutions"
+    return [f"{stem}.ipynb" for stem in NOTEBOOKS.values() if not (folder / f"{stem}.ipynb").exists()]
 
 
 def profiles_table(notebook: str = "03") -> pd.DataFrame:
@@ -55,12 +57,10 @@ def profile_explorer():  # -> ipywidgets.Widget
     profile = widgets.Dropdown(options=list(PROFILES), value="ci", description="profile")
     notebook = widgets.Dropdown(options=[(f"{k} {v}", k) for k, v in NOTEBOOKS.items()],
                                 value="03", description="notebook")
-    out = widgets.Output()
+    out = widgets.HTML()
 
     def show(_=None) -> None:
-        out.clear_output()
-        with out:
-            print(PROFILES[profile.value].summary(notebook.value))
+        out.value = f"<code>{html.escape(PROFILES[profile.value].summary(notebook.value))}</code>"
 
     profile.observe(show, names="value")
     notebook.observe(show, names="value")
