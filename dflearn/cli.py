@@ -57,7 +57,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
     try:
         book = grade(args.submissions, args.notebook, solution=args.solution, profile=args.profile,
-                     workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask)
+                     workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask,
+                     data=args.data)
     except GradingError as exc:
         print(f"dflearn: error: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--profile", help="profile the notebooks run under (default: $DFLEARN_PROFILE or cpu)")
     grade.add_argument("--workers", type=int, help="submissions run at once (default: number of cores)")
     grade.add_argument("--timeout", type=float, default=600.0, help="seconds per submission (default 600)")
+    grade.add_argument("--data", help="dataset folder in CIFAKE layout for the notebooks (default: the profile's)")
     grade.add_argument("--memory", type=int, default=6144, help="memory cap per kernel in MiB (default 6144)")
     grade.add_argument("--out", help="fresh output folder (default: runs/grade-NN-<time>)")
     grade.add_argument("--threshold", action="append", default=[], metavar="KEY=MIN",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # nbformat is slow to import; only read_records needs it
+    import nbformat
 
 RECORD_MIME = "application/vnd.dflearn.record+json"
 _SESSION_RECORDS: dict[str, Any] = {}
@@ -79,8 +81,10 @@ def session_records() -> dict[str, Any]:
     return dict(_SESSION_RECORDS)
 
 
-def read_records(notebook: str | os.PathLike | nbformat.NotebookNode) -> dict[str, Any]:
+def read_records(notebook: "str | os.PathLike | nbformat.NotebookNode") -> dict[str, Any]:
     """Read every record from an executed notebook; a later record of a key wins."""
+    import nbformat
+
     nb = notebook if isinstance(notebook, nbformat.NotebookNode) else nbformat.read(notebook, as_version=4)
     records: dict[str, Any] = {}
     for cell in nb.cells:

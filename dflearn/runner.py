@@ -77,7 +77,7 @@ def execute(source: Path, output: Path, parameters: dict[str, Any], timeout: flo
     status, error, cell = "ok", "", None
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name=kernel_name,
-                            progress_bar=False, cwd=str(source.parent), execution_timeout=timeout,
+                            language="python", progress_bar=False, cwd=str(source.parent), execution_timeout=timeout,
                             log_output=False)
     except pm.PapermillExecutionError as exc:
         status, cell = "error", source_cell_number(output, exc.cell_index)

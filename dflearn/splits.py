@@ -6,7 +6,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from dflearn.data import Dataset, DatasetWarning, concat
 
@@ -47,6 +46,8 @@ def balanced_subset(ds: Dataset, n_per_class: int | None, seed: int = 0) -> Data
 
 def stratified_split(ds: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Split into ``(1 - fraction, fraction)`` parts, stratified by label and shuffled."""
+    from sklearn.model_selection import train_test_split  # slow import, needed only here
+
     idx = np.arange(len(ds.labels))
     first, second = train_test_split(
         idx, test_size=fraction, stratify=ds.labels, random_state=seed, shuffle=True

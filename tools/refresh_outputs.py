@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -24,12 +25,14 @@ from dflearn.notebooks import build_student, course_notebooks  # noqa: E402
 def refresh(path: Path, timeout: int = 900) -> float:
     """Execute one notebook in a fresh kernel (cwd = its folder) and save it with outputs."""
     nb = nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = KERNELSPEC
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-    nb.metadata.pop("widgets", None)
+    for key in ("widgets", "jupytext"):
+        nb.metadata.pop(key, None)
     nbformat.write(nb, path)
     return time.perf_counter() - start
 

@@ -1,0 +1,662 @@
+"""Batch grading: run every student's copy of a notebook in a sandbox and build a gradebook.
+
+``grade(submissions, "03")`` expects one folder per student holding that student's filled-in
+``03_*.ipynb``. Each submission runs through papermill in a fresh kernel, in its own temporary
+work folder, under a wall-clock timeout, a memory cap and (on Linux) a Landlock rule that allows
+writes only inside that folder (see :mod:`dflearn.sandbox`). Saved outputs are stripped before the
+run and never read.
+
+Scores come from the instructor's solutions notebook, not from the student's file: each exercise
+check (``dflearn.check*``, recorded as ``exercise/<name>``) and each headline record with a
+threshold (``--threshold`` or the profile's ``extra["grade"]``) is an item. An item scores only
+from a record that (1) carries this run's HMAC signature, i.e. was made by ``dflearn.record`` in
+the fresh kernel, (2) comes from the cell whose code outside the ``YOUR CODE HERE`` regions equals
+the solution's cell, and (3) that cell finished without an error. Everything else is ignored and
+listed under ``flags`` for the instructor to review, as are suspicious names in student code.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as dt
+import html
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import nbformat
+import pandas as pd
+
+from dflearn import sandbox
+from dflearn.config import get_profile, notebook_id
+from dflearn.notebooks import course_notebooks, to_student
+from dflearn.paths import course_root
+from dflearn.results import RECORD_MIME, from_jsonable
+from dflearn.runner import fresh_output_dir
+
+STATUSES = ("ok", "error", "timeout", "invalid", "missing")
+EXERCISE_PREFIX = "exercise/"
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+PAPERMILL_TAGS = ("injected-parameters", "papermill-error-cell-tag")
+_PLACEHOLDER = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*$", re.M)
+_CHECK_CALL = re.compile(r"""\bcheck(?:_close|_function)?\(\s*(['"])(.+?)\1""")
+_SUSPICIOUS = ("RECORD_MIME", "vnd.dflearn", "display_pub", "get_ipython", "publish_display_data",
+               "dflearn.check", "dflearn.record", "dflearn.results", "dflearn.sandbox", "record(",
+               "__code__", "__closure__", "__globals__", "_getframe", "gc.get", "ctypes",
+               "os.environ", "subprocess", "socket", "importlib", "sys.modules", "setattr(",
+               "exec(", "eval(", "compile(", "os.fork", "signal")
+
+
+class GradingError(ValueError):
+    """Grading cannot start: bad submissions folder, notebook id, solution or threshold."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use: wall seconds, memory (MiB), kept output and file sizes."""
+
+    timeout: float = 600.0
+    memory_mb: int = 6144
+    max_output_bytes: int = 5_000_000
+    max_file_mb: int = 512
+    threads: int = 0  # threads per kernel; 0: the cores divided by the workers
+
+
+@dataclass(frozen=True)
+class Item:
+    """One graded item: an exercise check or a headline record with a minimum."""
+
+    key: str
+    max_points: float
+    cell: int  # index into Rubric.cells: the solution cell that must emit the record
+    minimum: float | None = None
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """What the solutions notebook expects: its file name, items and code-cell patterns."""
+
+    filename: str
+    items: tuple[Item, ...]
+    cells: tuple[str, ...]  # regex per solution code cell; answers are the (.*?) groups
+
+
+@dataclass(frozen=True)
+class Task:
+    """One submission to grade (picklable, so it can travel to a Dask worker)."""
+
+    student: str
+    rubric: Rubric
+    limits: Limits
+    parameters: Mapping[str, Any]
+    profile: str
+    text: str | None = None  # the notebook JSON; None when status is already decided
+    status: str = ""
+    message: str = ""
+
+
+@dataclass
+class Outcome:
+    """The graded result of one submission."""
+
+    student: str
+    status: str
+    seconds: float = 0.0
+    failed_cell: int | None = None
+    message: str = ""
+    details: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    executed: str | None = None  # the executed notebook's JSON
+    log: str = ""
+
+    @property
+    def total(self) -> float:
+        """Points scored."""
+        return float(sum(d["points"] for d in self.details))
+
+
+@dataclass
+class Gradebook:
+    """What :func:`grade` returns: the tables and where the files were written."""
+
+    table: pd.DataFrame
+    details: pd.DataFrame
+    out_dir: Path
+    outcomes: list[Outcome]
+
+
+# ---------------------------------------------------------------- the rubric
+
+def _normalise(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.replace("\r\n", "\n").split("\n")).strip()
+
+
+def cell_pattern(skeleton_source: str) -> str:
+    """Regex matching a student's version of a cell: the fixed code must be unchanged, each
+    ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` placeholder may hold anything."""
+    parts = _PLACEHOLDER.split(_normalise(skeleton_source))
+    return r"\s*" + "(.*?)".join(re.escape(part) for part in parts) + r"\s*"
+
+
+def _cell_records(cell: nbformat.NotebookNode) -> list[tuple[dict, Any]]:
+    """(payload, signature) of every dflearn record in a cell's outputs."""
+    found = []
+    for output in cell.get("outputs", []):
+        payload = output.get("data", {}).get(RECORD_MIME)
+        if isinstance(payload, dict) and "key" in payload:
+            found.append((payload, output.get("metadata", {}).get(sandbox.SIGNATURE_FIELD)))
+    return found
+
+
+def _threshold(spec: Any, key: str) -> tuple[float, float]:
+    """(minimum, points) from ``0.8`` or ``{"min": 0.8, "points": 2}``."""
+    try:
+        if isinstance(spec, Mapping):
+            return float(spec["min"]), float(spec.get("points", 1.0))
+        return float(spec), 1.0
+    except (KeyError, TypeError, ValueError):
+        raise GradingError(f"Threshold for {key!r} must be a number or {{'min': x, 'points': p}}, "
+                           f"got {spec!r}.") from None
+
+
+def rubric_from_solution(solution: str | os.PathLike, thresholds: Mapping[str, Any] | None = None) -> Rubric:
+    """Build the rubric from the instructor's solutions notebook.
+
+    Exercises are found from the notebook's stored ``exercise/*`` records (their ``max_points``),
+    else from ``check*("name", ...)`` calls in the source. ``thresholds`` maps headline record keys
+    to a minimum value (1 point) or ``{"min": x, "points": p}``.
+    """
+    path = Path(solution)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # missing, unreadable or not a notebook
+        raise GradingError(f"Cannot read the solutions notebook {path}: {exc}") from None
+    skeleton = [c for c in to_student(nb, path.name).cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    items: dict[str, Item] = {}
+    for index, cell in enumerate(code):
+        records = {p["key"]: p.get("value") for p, _ in _cell_records(cell)}
+        names = [k for k in records if k.startswith(EXERCISE_PREFIX)]
+        names = names or [EXERCISE_PREFIX + m.group(2) for m in _CHECK_CALL.finditer(cell.source)]
+        for key in names:
+            value = records.get(key)
+            points = float(value.get("max_points", 1.0)) if isinstance(value, dict) else 1.0
+            items[key] = Item(key, points, index)
+        for key, spec in (thresholds or {}).items():
+            if key in records or re.search(rf"""record\(\s*(['"]){re.escape(key)}\1""", cell.source):
+                minimum, points = _threshold(spec, key)
+                items[key] = Item(key, points, index, minimum)
+    missing = sorted(set(thresholds or {}) - set(items))
+    if missing:
+        raise GradingError(f"{path.name} records no {', '.join(map(repr, missing))}; thresholds must "
+                           "name keys that the solution records with dflearn.record.")
+    return Rubric(path.name, tuple(items.values()), tuple(cell_pattern(c.source) for c in skeleton))
+
+
+def thresholds_for(profile: str | None, notebook: str) -> dict[str, Any]:
+    """Headline thresholds that a profile sets for a notebook (``extra["grade"]``)."""
+    return dict(get_profile(profile).for_notebook(notebook).get("grade", {}) or {})
+
+
+# ---------------------------------------------------------------- submissions
+
+def read_submission(folder: Path, filename: str, notebook: str = "") -> tuple[str | None, str, str]:
+    """(notebook JSON with outputs stripped, status, message) of one student's folder.
+
+    The file is ``filename`` or the single ``NN_*.ipynb`` in the folder (NN: ``notebook``, by
+    default the first two characters of ``filename``; checkpoints ignored).
+    Status is "" when the notebook is runnable, else "missing" or "invalid".
+    """
+    prefix = notebook or filename[:2]
+    candidates = [folder / filename] if (folder / filename).exists() else sorted(
+        p for p in folder.rglob(f"{prefix}_*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if not candidates:
+        return None, "missing", f"no {filename} (or {prefix}_*.ipynb) in the folder"
+    if len(candidates) > 1:
+        names = ", ".join(str(p.relative_to(folder)) for p in candidates[:5])
+        return None, "invalid", f"several candidate notebooks: {names}"
+    path = candidates[0]
+    if path.is_symlink() or not path.is_file():  # a link could point at the grader's own files
+        return None, "invalid", f"{path.name} is not a regular file (links are refused)"
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return None, "invalid", f"{path.name} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB"
+    try:
+        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # undecodable, not JSON, not a notebook: all "invalid"
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return None, "invalid", f"{path.name} is not a valid notebook ({type(exc).__name__}: {first})"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nbformat.writes(nb), "", ""
+
+
+def _student_folders(submissions: Path) -> list[Path]:
+    if not submissions.is_dir():
+        raise GradingError(f"Submissions folder {submissions} does not exist or is not a folder.")
+    folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise GradingError(f"{submissions} holds no student folders (one folder per student).")
+    return folders
+
+
+# ---------------------------------------------------------------- running one submission
+
+def _course_home() -> str | None:
+    try:
+        return str(course_root())
+    except FileNotFoundError:
+        return None
+
+
+def sandbox_env(root: Path, work: Path, limits: Limits, profile: str) -> dict[str, str]:
+    """The scrubbed environment of a submission's processes: every home, cache and temp folder
+    points into ``work``; nothing else of the grader's environment is passed on."""
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ") if k in os.environ}
+    threads = str(max(1, limits.threads))
+    env.update({
+        "HOME": str(work), "TMPDIR": str(work / "tmp"), "IPYTHONDIR": str(work / ".ipython"),
+        "MPLCONFIGDIR": str(work / ".config" / "matplotlib"), "XDG_CACHE_HOME": str(work / ".cache"),
+        "XDG_CONFIG_HOME": str(work / ".config"), "DFLEARN_CACHE": str(work / ".cache" / "dflearn"),
+        "DFLEARN_ARTIFACTS": str(work / "artifacts"), "DFLEARN_PROFILE": profile,
+        "JUPYTER_PATH": str(root), "JUPYTER_DATA_DIR": str(root / "jupyter-data"),
+        "JUPYTER_CONFIG_DIR": str(root / "jupyter-config"), "JUPYTER_RUNTIME_DIR": str(root / "runtime"),
+        "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+    })
+    home = _course_home()
+    if home:
+        env["DFLEARN_HOME"] = home
+    return env
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill a worker and every process below it."""
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        family = []
+    for p in [*family]:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    proc.kill()
+    proc.wait()
+
+
+_LOG_NOISE = re.compile(r"running over TCP without encryption|Couldn't bind IOPub Pipe|"
+                        r"subprocess output will be unavailable|self\._setup_pipe_in\(\)|"
+                        r"Unable to parse line \d+ |Passed unknown parameter|KeyboardInterrupt caught in kernel")
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    """The end of a worker's log, less routine warnings (papermill's parameter parsing, the
+    kernel's shutdown, and its IOPub pipe, which cannot bind a port inside the sandbox: output of
+    the kernel's own subprocesses is lost)."""
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - size))
+        text = f.read().decode("utf-8", "replace")
+    return "".join(line for line in text.splitlines(keepends=True) if not _LOG_NOISE.search(line))
+
+
+def _cpu_seconds(limits: Limits) -> int:
+    """RLIMIT_CPU for a kernel: a backstop above what its threads can burn in the wall timeout."""
+    return int(limits.timeout * 2 * max(1, limits.threads) + 60)
+
+
+def _execute(task: Task, key: bytes, root: Path) -> tuple[dict[str, Any], Path, str]:
+    """Run the sandbox worker on the task's notebook; returns (result, executed path, log tail)."""
+    work = root / "work"
+    (work / "tmp").mkdir(parents=True)
+    source = work / task.rubric.filename
+    source.write_text(task.text or "", encoding="utf-8")
+    limits = task.limits
+    job = {
+        "root": str(root), "input": str(source), "output": str(root / "executed.ipynb"),
+        "result": str(root / "result.json"), "cwd": str(work), "ipython_dir": str(work / ".ipython"),
+        "parameters": dict(task.parameters), "cell_timeout": limits.timeout, "key": key.hex(),
+        "max_output_bytes": limits.max_output_bytes,
+        "limits": {"memory_bytes": limits.memory_mb * 2**20, "file_bytes": limits.max_file_mb * 2**20,
+                   "cpu_seconds": _cpu_seconds(limits), "writable": [str(work)]},
+    }
+    log = root / "worker.log"
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen([sys.executable, str(Path(sandbox.__file__).resolve()), "run"],
+                                stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
+                                cwd=work, env=sandbox_env(root, work, limits, task.profile),
+                                start_new_session=True)
+        proc.stdin.write(json.dumps(job).encode())
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=limits.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            return {"status": "timeout", "error": ""}, root / "executed.ipynb", _tail(log)
+    result_path = root / "result.json"
+    result = json.loads(result_path.read_text()) if result_path.exists() else {
+        "status": "error", "error": f"the grading worker exited with code {proc.returncode}"}
+    return result, root / "executed.ipynb", _tail(log)
+
+
+def grade_submission(task: Task) -> Outcome:
+    """Execute and score one submission (runs in a thread or on a Dask worker)."""
+    if task.status:
+        return Outcome(task.student, task.status, message=task.message,
+                       details=[_detail(item, None, "no runnable notebook") for item in task.rubric.items])
+    key = secrets.token_bytes(32)
+    root = Path(tempfile.mkdtemp(prefix="dflearn-grade-"))
+    start = time.perf_counter()
+    try:
+        result, executed_path, log = _execute(task, key, root)
+        nb = _read_executed(executed_path)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    outcome = Outcome(task.student, "ok", time.perf_counter() - start, log=log)
+    outcome.executed = nbformat.writes(nb) if nb is not None else None
+    cells = _student_cells(nb) if nb is not None else []
+    _set_status(outcome, result, cells, task.limits)
+    outcome.details, outcome.flags = score_cells(cells, task.rubric, key)
+    if result.get("truncated"):
+        outcome.flags.append(f"output truncated at {task.limits.max_output_bytes} bytes")
+    return outcome
+
+
+def _read_executed(path: Path) -> nbformat.NotebookNode | None:
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception:  # missing or half-written after a kill
+        return None
+
+
+def _student_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """The executed notebook's cells less those papermill added (parameters, error banners)."""
+    return [c for c in nb.cells if not set(c.metadata.get("tags", [])) & set(PAPERMILL_TAGS)]
+
+
+def _first_error(cells: list[nbformat.NotebookNode]) -> tuple[int, str] | None:
+    """(1-based cell number, "Name: message") of the first cell with an error output."""
+    return next(((number, _errored(cell)) for number, cell in enumerate(cells, 1) if _errored(cell)), None)
+
+
+def _running_cell(cells: list[nbformat.NotebookNode]) -> int | None:
+    """1-based number of the cell a run was cut off in: the one papermill marked as running,
+    else the last one it started."""
+    started = None
+    for number, cell in enumerate(cells, 1):
+        state = cell.metadata.get("papermill", {})
+        if state.get("status") == "running":
+            return number
+        if state.get("start_time") or cell.get("execution_count"):
+            started = number
+    return started
+
+
+def _set_status(outcome: Outcome, result: Mapping[str, Any], cells: list, limits: Limits) -> None:
+    error = _first_error(cells)
+    if result.get("status") == "timeout":
+        outcome.status, outcome.failed_cell = "timeout", _running_cell(cells)
+        outcome.message = f"stopped after the {limits.timeout:g} s time limit"
+    elif result.get("error"):
+        outcome.status, outcome.failed_cell = "error", _running_cell(cells)
+        outcome.message = _explain(result["error"])
+    elif error:
+        outcome.status, (outcome.failed_cell, outcome.message) = "error", error
+
+
+def _explain(error: str) -> str:
+    if "DeadKernelError" in error or "Kernel died" in error:
+        return f"the kernel died (crash, os._exit, or a memory/CPU limit): {error[:200]}"
+    return error[:300]
+
+
+# ---------------------------------------------------------------- scoring
+
+def _detail(item: Item, passed: bool | None, message: str) -> dict[str, Any]:
+    return {"item": item.key, "points": item.max_points if passed else 0.0,
+            "max_points": item.max_points, "passed": bool(passed), "message": message}
+
+
+def _errored(cell: nbformat.NotebookNode) -> str:
+    """"Name: message" of a cell's error output ("" when it has none)."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f"{output.get('ename', '')}: {output.get('evalue', '')}".strip()[:300]
+    return ""
+
+
+def _judge(item: Item, value: Any) -> tuple[bool, str]:
+    value = from_jsonable(value)
+    if item.minimum is None:
+        ok = isinstance(value, dict) and bool(value.get("passed"))
+        return ok, str(value.get("message", "")) if isinstance(value, dict) else "malformed result"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False, f"{item.key} is not a number ({value!r:.60})"
+    return value >= item.minimum, f"{item.key} = {value:.6g} (needs >= {item.minimum:g})"
+
+
+def _score_item(item: Item, cells: list, matches: Mapping[int, set[int]], key: bytes) -> dict[str, Any]:
+    mine = [i for i, patterns in matches.items() if item.cell in patterns]
+    found = [p for i in mine if not _errored(cells[i])
+             for p, sig in _cell_records(cells[i]) if p["key"] == item.key and sandbox.verify(key, p, sig)]
+    if found:
+        return _detail(item, *_judge(item, found[-1].get("value")))
+    if not mine:
+        return _detail(item, False, "cell not found: deleted, or its fixed code was changed")
+    raised = [_errored(cells[i]) for i in mine if _errored(cells[i])]
+    if raised:
+        return _detail(item, False, f"the cell raised {raised[-1]}")
+    ran = any(cells[i].get("execution_count") for i in mine)
+    return _detail(item, False, "no result recorded" if ran else "the cell did not run")
+
+
+def _match_cells(cells: list, rubric: Rubric) -> tuple[dict[int, set[int]], dict[int, list[str]]]:
+    """For each code cell: the solution cells it matches, and the code the student wrote in it
+    (the placeholder regions of a matched cell, the whole cell otherwise)."""
+    matches: dict[int, set[int]] = {}
+    answers: dict[int, list[str]] = {}
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "code":
+            continue
+        text = _normalise(cell.source)
+        found = {j: m.groups() for j, pattern in enumerate(rubric.cells)
+                 if (m := re.fullmatch(pattern, text, re.DOTALL))}
+        matches[i] = set(found)
+        answers[i] = list(next(iter(found.values()))) if found else [text]
+    return matches, answers
+
+
+def score_cells(cells: list[nbformat.NotebookNode], rubric: Rubric, key: bytes) -> tuple[list[dict], list[str]]:
+    """Score an executed notebook's cells against the rubric; returns (details, review flags)."""
+    matches, answers = _match_cells(cells, rubric)
+    details = [_score_item(item, cells, matches, key) for item in rubric.items]
+    return details, _record_flags(cells, matches, rubric, key) + _code_flags(answers)
+
+
+def _record_flags(cells: list, matches: Mapping[int, set[int]], rubric: Rubric, key: bytes) -> list[str]:
+    """Graded records that were ignored: unsigned ones, and signed ones from the wrong cell."""
+    anchors = {item.key: item.cell for item in rubric.items}
+    flags = []
+    for i, patterns in matches.items():
+        for payload, signature in _cell_records(cells[i]):
+            name = payload["key"]
+            if name not in anchors:
+                continue
+            if not sandbox.verify(key, payload, signature):
+                flags.append(f"cell {i + 1}: unsigned (forged) record {name!r} ignored")
+            elif anchors[name] not in patterns:
+                flags.append(f"cell {i + 1}: record {name!r} made outside its own cell, ignored")
+    return flags
+
+
+def _code_flags(answers: Mapping[int, list[str]]) -> list[str]:
+    flags = []
+    for i, texts in answers.items():
+        words = sorted({w for w in _SUSPICIOUS for t in texts if w in t})
+        if words:
+            flags.append(f"cell {i + 1}: review student code using {', '.join(words)}")
+    return flags
+
+
+# ---------------------------------------------------------------- the batch
+
+def _solution_path(notebook: str) -> Path:
+    found = course_notebooks(only=[notebook])
+    if not found:
+        raise GradingError(f"No solutions notebook {notebook_id(notebook)}_*.ipynb in "
+                           f"{course_root() / 'solutions'}; pass the instructor's copy with --solution.")
+    return found[0]
+
+
+def _output_dir(out: str | os.PathLike | None, submissions: Path, notebook: str) -> Path:
+    """A fresh output folder that is neither inside the submissions nor holding them."""
+    if out is None:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = course_root() / "runs" / f"grade-{notebook}-{stamp}"
+    target, subs = Path(out).expanduser().resolve(), submissions.resolve()
+    if target == subs or subs in target.parents or target in subs.parents:
+        raise GradingError(f"Output folder {target} overlaps the submissions folder {subs}; "
+                           "grading never writes there. Choose another --out.")
+    return fresh_output_dir(target, "grade")
+
+
+def _run_all(tasks: list[Task], workers: int, dask: Any = None) -> Iterator[Outcome]:
+    """Grade tasks in a thread pool (one sandbox process each) or on a Dask cluster."""
+    if dask is None:
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in cf.as_completed([pool.submit(grade_submission, t) for t in tasks]):
+                yield future.result()
+        return
+    from distributed import Client, as_completed
+
+    client = Client(dask) if isinstance(dask, str) else dask
+    try:
+        for future in as_completed([client.submit(grade_submission, t, pure=False) for t in tasks]):
+            yield future.result()
+    finally:
+        if client is not dask:
+            client.close()
+
+
+def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.PathLike | None = None,
+          profile: str | None = None, workers: int | None = None, timeout: float = 600.0,
+          out: str | os.PathLike | None = None, thresholds: Mapping[str, Any] | None = None,
+          limits: Limits | None = None, dask: Any = None, data: str | os.PathLike | None = None,
+          progress: bool = True) -> Gradebook:
+    """Grade every student folder in ``submissions`` on notebook ``notebook`` (e.g. "03").
+
+    Args:
+        submissions: one sub-folder per student with their ``NN_*.ipynb``; never modified.
+        notebook: the notebook id; the rubric comes from ``solutions/NN_*.ipynb`` or ``solution``.
+        profile: the profile the notebooks run under (``ci``, ``cpu``...); it may set thresholds.
+        workers: submissions run at once on this machine (default: the number of cores).
+        timeout: wall-clock seconds per submission.
+        out: fresh folder for gradebook.csv, details.csv, report.html and executed/.
+        thresholds: headline record key -> minimum (or ``{"min": x, "points": p}``).
+        limits: full sandbox limits (overrides ``timeout``).
+        dask: a ``distributed.Client`` or scheduler address: run there instead of locally.
+        data: a dataset folder (CIFAKE layout) passed to the notebooks' ``data`` parameter; it
+            must exist at the same path on every Dask worker.
+    """
+    nn = notebook_id(notebook)
+    chosen = get_profile(profile)
+    rubric = rubric_from_solution(Path(solution) if solution else _solution_path(nn),
+                                  {**thresholds_for(chosen.name, nn), **(thresholds or {})})
+    workers = max(1, workers or os.cpu_count() or 1)
+    limits = limits or Limits(timeout=timeout)
+    if not limits.threads:
+        limits = dataclasses.replace(limits, threads=max(1, (os.cpu_count() or 1) // workers))
+    subs = Path(submissions).expanduser()
+    folders = _student_folders(subs)
+    out_dir = _output_dir(out, subs, nn)
+    parameters = {"profile": chosen.name, **({"data": str(Path(data).expanduser().resolve())} if data else {})}
+    tasks = [Task(f.name, rubric, limits, parameters, chosen.name, *read_submission(f, rubric.filename, nn))
+             for f in folders]
+    outcomes = []
+    for outcome in _run_all(tasks, workers, dask):
+        outcomes.append(outcome)
+        if progress:
+            print(f"{outcome.student:<24} {outcome.status:<8} {outcome.total:5g} points "
+                  f"{outcome.seconds:6.1f} s {outcome.message[:70]}", flush=True)
+    return write_gradebook(sorted(outcomes, key=lambda o: o.student), rubric, out_dir)
+
+
+# ---------------------------------------------------------------- reports
+
+def _row(outcome: Outcome, rubric: Rubric, notebook: str) -> dict[str, Any]:
+    return {"student": outcome.student, "status": outcome.status, "total": outcome.total,
+            "max_total": float(sum(i.max_points for i in rubric.items)),
+            **{d["item"]: d["points"] for d in outcome.details},
+            "runtime_s": round(outcome.seconds, 1), "failed_cell": outcome.failed_cell,
+            "message": outcome.message, "flags": "; ".join(outcome.flags), "notebook": notebook}
+
+
+def write_gradebook(outcomes: list[Outcome], rubric: Rubric, out_dir: Path) -> Gradebook:
+    """Write gradebook.csv, details.csv, report.html, executed/<student>/ and logs/ into out_dir."""
+    rows, details = [], []
+    for outcome in outcomes:
+        relative = ""
+        if outcome.executed is not None:
+            target = out_dir / "executed" / outcome.student / rubric.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(outcome.executed, encoding="utf-8")
+            relative = str(target.relative_to(out_dir))
+        if outcome.log.strip():
+            (out_dir / "logs").mkdir(exist_ok=True)
+            (out_dir / "logs" / f"{outcome.student}.log").write_text(outcome.log, encoding="utf-8")
+        rows.append(_row(outcome, rubric, relative))
+        details += [{"student": outcome.student, **d} for d in outcome.details]
+    table = pd.DataFrame(rows)
+    table["failed_cell"] = table["failed_cell"].astype("Int64")
+    detail_table = pd.DataFrame(details, columns=["student", "item", "points", "max_points", "passed", "message"])
+    table.to_csv(out_dir / "gradebook.csv", index=False)
+    detail_table.to_csv(out_dir / "details.csv", index=False)
+    (out_dir / "report.html").write_text(render_html(table, detail_table, rubric), encoding="utf-8")
+    return Gradebook(table, detail_table, out_dir, outcomes)
+
+
+_CSS = """body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}.ok{color:#080}.error,.invalid,.missing{color:#b00}
+.timeout{color:#b60}"""
+
+
+def _escaped_html(table: pd.DataFrame) -> str:
+    shown = table.copy()
+    for column in shown.columns:
+        if column == "status":
+            shown[column] = [f'<b class="{html.escape(str(s))}">{html.escape(str(s))}</b>' for s in shown[column]]
+        elif column == "notebook":
+            shown[column] = [f'<a href="{html.escape(str(p))}">{html.escape(str(p))}</a>' if p else ""
+                             for p in shown[column]]
+        elif shown[column].dtype == object:
+            shown[column] = [html.escape(str(v)) for v in shown[column]]
+    return shown.to_html(index=False, escape=False, na_rep="")
+
+
+def render_html(table: pd.DataFrame, details: pd.DataFrame, rubric: Rubric) -> str:
+    """The gradebook and per-item details as one self-contained HTML page."""
+    counts = table["status"].value_counts()
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
+    title = f"Gradebook: {html.escape(rubric.filename)}"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{_CSS}</style></head><body><h1>{title}</h1>"
+            f"<p>{len(table)} submissions: {summary}. Mean total {table['total'].mean():.2f} of "
+            f"{table['max_total'].max() if len(table) else 0:g}. Generated "
+            f"{dt.datetime.now():%Y-%m-%d %H:%M}.</p>{_escaped_html(table)}"
+            f"<h2>Items</h2>{_escaped_html(details)}</body></html>")
