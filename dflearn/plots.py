@@ -48,19 +48,76 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, title: str = "Confusi
     return ax
 
 
+AXIS_LABELS = {
+    "loss": "loss (cross-entropy, nats)",
+    "accuracy": "accuracy (fraction correct)",
+    "learning_rate": "learning rate",
+}
+
+
+def axis_label(metric: str) -> str:
+    """A y-axis label with units for a Keras history key (``val_`` prefix ignored)."""
+    return AXIS_LABELS.get(metric.removeprefix("val_"), metric)
+
+
 def plot_history(history: Mapping[str, Sequence[float]], metrics: Sequence[str] = ("loss", "accuracy"),
-                 title: str = "Training curves") -> plt.Figure:
-    """Training vs validation curves per metric, from a Keras ``History.history`` dict."""
+                 title: str = "Training curves", best_epoch: int | None = None) -> plt.Figure:
+    """Training vs validation curves per metric, from a Keras ``History.history`` dict.
+
+    A widening gap between the two curves is overfitting. ``best_epoch`` (1-based, e.g. the
+    epoch early stopping restored) is marked with a dotted line.
+    """
     shown = [m for m in metrics if m in history]
+    if not shown:
+        raise ValueError(f"None of {list(metrics)} is in the history (keys: {sorted(history)}).")
     fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 3.2), squeeze=False)
     for ax, name in zip(axes.flat, shown):
         epochs = np.arange(1, len(history[name]) + 1)
         ax.plot(epochs, history[name], marker="o", label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best epoch ({best_epoch})")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
+        ax.set_ylabel(axis_label(name))
         ax.set_title(f"{title}: {name}")
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_histories(histories: Mapping[str, Mapping[str, Sequence[float]]],
+                   metrics: Sequence[str] = ("val_loss", "val_accuracy"),
+                   title: str = "Validation curves by model") -> plt.Figure:
+    """One curve per model for each metric, to compare several trainings on shared axes."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for name, history in histories.items():
+            if metric in history:
+                values = history[metric]
+                ax.plot(np.arange(1, len(values) + 1), values, marker="o", label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(axis_label(metric))
+        ax.set_title(f"{title}: {metric}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_scales(scales: Mapping[str, Sequence[float]], layer_names: Sequence[str],
+                      title: str = "Signal scale through the network") -> plt.Axes:
+    """Standard deviation of each layer's output (log scale), one line per model.
+
+    ``scales`` maps a model label to its per-layer values, in the order of ``layer_names``
+    (e.g. the ``std`` column of :func:`dflearn.models.activation_scales`).
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    for label, values in scales.items():
+        ax.semilogy(np.arange(len(values)), np.asarray(values, dtype=float), marker="o", label=label)
+    ax.set_xticks(np.arange(len(layer_names)), layer_names, rotation=60, ha="right", fontsize=7)
+    ax.set_xlabel("layer (input side to output)")
+    ax.set_ylabel("std of layer output (log scale)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return ax

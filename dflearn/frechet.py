@@ -1,0 +1,148 @@
+"""Fréchet distances between sets of images, measured in a network's feature space.
+
+The distance between two Gaussians fitted to the features of two image sets is
+``||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``. It is only called **FID** when the
+features are InceptionV3's ImageNet pool features of 299x299 inputs (Heusel et al., 2017). Offline
+(no ImageNet weights) the course uses the last hidden layer of a detector it trained itself;
+that number has its own scale, is comparable only with itself, and is named after the network.
+
+Both set sizes matter: the estimate is biased upwards for small sets, so compare distances
+computed from the same numbers of images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import keras
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from dflearn.features import check_images
+from dflearn.robustness import fit_to_model
+
+INCEPTION_SIZE = 299
+Extractor = Callable[[np.ndarray], np.ndarray]
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean vector and covariance matrix (rows are samples) of a feature matrix ``(N, D)``."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"features must be a matrix (N >= 2 samples, D features); got {features.shape}.")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """Fréchet distance between the Gaussians N(mu_a, sigma_a) and N(mu_b, sigma_b).
+
+    When the product of the covariances is singular (fewer samples than features), ``eps`` is
+    added to both diagonals before the matrix square root, as in the reference FID code.
+    """
+    mu_a, mu_b = np.atleast_1d(mu_a).astype(np.float64), np.atleast_1d(mu_b).astype(np.float64)
+    sigma_a, sigma_b = np.atleast_2d(sigma_a).astype(np.float64), np.atleast_2d(sigma_b).astype(np.float64)
+    if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape or sigma_a.shape != mu_a.shape * 2:
+        raise ValueError(f"Shapes do not match: means {mu_a.shape} and {mu_b.shape}, covariances "
+                         f"{sigma_a.shape} and {sigma_b.shape}.")
+    covmean = linalg.sqrtm(sigma_a @ sigma_b)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(len(mu_a)) * eps
+        covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
+    covmean = np.real(covmean)  # rounding leaves a tiny imaginary part
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * np.trace(covmean))
+
+
+# --------------------------------------------------------------------------- feature spaces
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """A named way to turn ``uint8`` images ``(N, H, W, 3)`` into feature vectors ``(N, D)``."""
+
+    name: str
+    extract: Extractor
+    dimensions: int
+
+    def distance(self, images_a: np.ndarray, images_b: np.ndarray) -> float:
+        """The Fréchet distance between two image sets in this feature space."""
+        return frechet_distance(*feature_statistics(self.extract(images_a)),
+                                *feature_statistics(self.extract(images_b)))
+
+
+def _hidden_layer(model: keras.Model, layer: str | None) -> keras.layers.Layer:
+    if layer is not None:
+        return model.get_layer(layer)
+    head = model.layers[-1]
+    if len(model.layers) < 3:
+        raise ValueError(f"Model {model.name!r} is too small to have a hidden feature layer.")
+    # The output layer's input is the last hidden representation; find the layer producing it.
+    for candidate in reversed(model.layers[:-1]):
+        if candidate.output is head.input:
+            return candidate
+    return model.layers[-2]
+
+
+def detector_space(model: keras.Model, layer: str | None = None, batch_size: int = 256) -> FeatureSpace:
+    """Features from a trained course detector: the output of ``layer`` (default: whatever
+    feeds the output layer), flattened. Images are resized to the model's input size."""
+    chosen = _hidden_layer(model, layer)
+    probe = keras.Model(model.inputs, chosen.output, name=f"{model.name}_features")
+
+    def extract(images: np.ndarray) -> np.ndarray:
+        images = fit_to_model(model, check_images(images)).astype("float32")
+        out = probe.predict(images, batch_size=batch_size, verbose=0)
+        return np.asarray(out, dtype=np.float64).reshape(len(images), -1)
+
+    dims = int(np.prod(chosen.output.shape[1:]))
+    return FeatureSpace(f"FD[{model.name}:{chosen.name}]", extract, dims)
+
+
+def _inception_extractor(network: keras.Model, batch_size: int) -> Extractor:
+    """Resize to 299x299 (bilinear) and apply InceptionV3's preprocessing, then pool features."""
+    import tensorflow as tf
+
+    preprocess = keras.applications.inception_v3.preprocess_input
+
+    def extract(images: np.ndarray) -> np.ndarray:
+        images = check_images(images)
+        parts = []
+        for start in range(0, len(images), batch_size):
+            batch = tf.image.resize(images[start:start + batch_size].astype("float32"),
+                                    (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear")
+            parts.append(network(preprocess(batch), training=False))
+        return np.concatenate([keras.ops.convert_to_numpy(p) for p in parts]).astype(np.float64)
+
+    return extract
+
+
+def inception_space(weights: str = "imagenet", batch_size: int = 32) -> FeatureSpace | None:
+    """True FID features: InceptionV3 with ImageNet weights, no top, global average pooling
+    (2048 features) on 299x299 inputs. ``weights`` may also be a local weights file.
+
+    Returns ``None`` after printing one line when the weights cannot be had (offline).
+    """
+    try:
+        network = keras.applications.InceptionV3(weights=weights, include_top=False, pooling="avg",
+                                                 input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+    except Exception as exc:  # Keras raises a bare Exception for a failed download
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"FID unavailable: InceptionV3 ImageNet weights could not be loaded ({reason[:160]}).")
+        return None
+    return FeatureSpace("FID (InceptionV3 pool3)", _inception_extractor(network, batch_size), 2048)
+
+
+def distance_table(space: FeatureSpace, reference: np.ndarray,
+                   candidates: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The distance of each candidate image set to ``reference`` in ``space`` (reference
+    features are extracted once), with the number of images in each set."""
+    ref_stats = feature_statistics(space.extract(reference))
+    rows = {name: {"images": len(images),
+                   space.name: frechet_distance(*ref_stats, *feature_statistics(space.extract(images)))}
+            for name, images in candidates.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = f"compared with {len(reference)} reference images"
+    return table
