@@ -24,7 +24,8 @@ def _check_pair(y_true: np.ndarray, values: np.ndarray, what: str) -> tuple[np.n
     if len(y) == 0:
         raise ValueError("No predictions to assess.")
     if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"Labels must be 0 (FAKE) or 1 (REAL); found {sorted(set(y.tolist()))[:5]}.")
+        found = sorted(set(y.tolist()))[:5]
+        raise ValueError(f"Labels must be 0 (FAKE) or 1 (REAL); found {found}.")
     if not np.isfinite(v).all():
         raise ValueError(f"{what} contain NaN or infinite values.")
     return y, v
@@ -42,10 +43,11 @@ def real_logits(model: keras.Model, images: np.ndarray, batch_size: int = 256) -
     """
     head = model.layers[-1]
     if not isinstance(head, keras.layers.Dense) or head.units not in (1, 2):
-        raise ValueError(f"Model {model.name!r} must end in a Dense layer of 1 or 2 units; its last "
-                         f"layer is {type(head).__name__} {head.name!r}.")
+        raise ValueError(f"Model {model.name!r} must end in a Dense layer of 1 or 2 units; "
+                         f"its last layer is {type(head).__name__} {head.name!r}.")
     hidden_model = keras.Model(model.inputs, head.input)
-    hidden = hidden_model.predict(np.asarray(images, dtype="float32"), batch_size=batch_size, verbose=0)
+    hidden = hidden_model.predict(np.asarray(images, dtype="float32"), batch_size=batch_size,
+                                  verbose=0)
     kernel, bias = (keras.ops.convert_to_numpy(w) for w in (head.kernel, head.bias))
     z = np.asarray(hidden, dtype=np.float64) @ kernel.astype(np.float64) + bias.astype(np.float64)
     return z[:, 0] if head.units == 1 else z[:, 1] - z[:, 0]
@@ -67,7 +69,8 @@ def confidence(p_real: np.ndarray) -> np.ndarray:
     return np.maximum(p, 1 - p)
 
 
-def reliability_table(y_true: np.ndarray, p_real: np.ndarray, n_bins: int = DEFAULT_BINS) -> pd.DataFrame:
+def reliability_table(y_true: np.ndarray, p_real: np.ndarray,
+                      n_bins: int = DEFAULT_BINS) -> pd.DataFrame:
     """Predictions grouped into ``n_bins`` equal-width confidence bins on [0, 1] (a bin holds
     confidences in ``(lower, upper]``): count, mean confidence, accuracy and their gap.
 

@@ -31,7 +31,8 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean vector and covariance matrix (rows are samples) of a feature matrix ``(N, D)``."""
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) < 2:
-        raise ValueError(f"features must be a matrix (N >= 2 samples, D features); got {features.shape}.")
+        raise ValueError(f"features must be a matrix (N >= 2 samples, D features); "
+                         f"got {features.shape}.")
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
@@ -43,8 +44,10 @@ def frechet_distance(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, si
     added to both diagonals before the matrix square root, as in the reference FID code.
     """
     mu_a, mu_b = np.atleast_1d(mu_a).astype(np.float64), np.atleast_1d(mu_b).astype(np.float64)
-    sigma_a, sigma_b = np.atleast_2d(sigma_a).astype(np.float64), np.atleast_2d(sigma_b).astype(np.float64)
-    if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape or sigma_a.shape != mu_a.shape * 2:
+    sigma_a = np.atleast_2d(sigma_a).astype(np.float64)
+    sigma_b = np.atleast_2d(sigma_b).astype(np.float64)
+    if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape or \
+            sigma_a.shape != mu_a.shape * 2:
         raise ValueError(f"Shapes do not match: means {mu_a.shape} and {mu_b.shape}, covariances "
                          f"{sigma_a.shape} and {sigma_b.shape}.")
     covmean = linalg.sqrtm(sigma_a @ sigma_b)
@@ -86,7 +89,8 @@ def _hidden_layer(model: keras.Model, layer: str | None) -> keras.layers.Layer:
     return model.layers[-2]
 
 
-def detector_space(model: keras.Model, layer: str | None = None, batch_size: int = 256) -> FeatureSpace:
+def detector_space(model: keras.Model, layer: str | None = None,
+                   batch_size: int = 256) -> FeatureSpace:
     """Features from a trained course detector: the output of ``layer`` (default: whatever
     feeds the output layer), flattened. Images are resized to the model's input size."""
     chosen = _hidden_layer(model, layer)
@@ -130,7 +134,8 @@ def inception_space(weights: str = "imagenet", batch_size: int = 32) -> FeatureS
                                                  input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
     except Exception as exc:  # Keras raises a bare Exception for a failed download
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"FID unavailable: InceptionV3 ImageNet weights could not be loaded ({reason[:160]}).")
+        print(f"FID unavailable: InceptionV3 ImageNet weights could not be loaded "
+              f"({reason[:160]}).")
         return None
     return FeatureSpace("FID (InceptionV3 pool3)", _inception_extractor(network, batch_size), 2048)
 
@@ -140,9 +145,10 @@ def distance_table(space: FeatureSpace, reference: np.ndarray,
     """The distance of each candidate image set to ``reference`` in ``space`` (reference
     features are extracted once), with the number of images in each set."""
     ref_stats = feature_statistics(space.extract(reference))
-    rows = {name: {"images": len(images),
-                   space.name: frechet_distance(*ref_stats, *feature_statistics(space.extract(images)))}
-            for name, images in candidates.items()}
+    rows = {}
+    for name, images in candidates.items():
+        stats = feature_statistics(space.extract(images))
+        rows[name] = {"images": len(images), space.name: frechet_distance(*ref_stats, *stats)}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = f"compared with {len(reference)} reference images"
     return table

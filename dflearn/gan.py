@@ -32,11 +32,17 @@ from dflearn.models import scaled
 from dflearn.plots import image_grid
 
 LOSSES = ("bce", "wgan-gp")
-STEP_COLUMNS = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_fake", "gradient_penalty")
+STEP_COLUMNS = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_fake",
+                "gradient_penalty")
 
 
 class GANConfigError(ValueError):
     """Impossible GAN settings (loss name, sizes, smoothing, steps)."""
+
+
+def _bce(target: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean binary cross-entropy of logits against targets."""
+    return ops.mean(ops.binary_crossentropy(target, logits, from_logits=True))
 
 
 # --------------------------------------------------------------------------- networks
@@ -44,7 +50,8 @@ class GANConfigError(ValueError):
 
 def _check_size(image_size: int) -> int:
     if image_size < 8 or image_size & (image_size - 1):
-        raise GANConfigError(f"image_size must be a power of two of at least 8, got {image_size!r}.")
+        raise GANConfigError(f"image_size must be a power of two of at least 8, "
+                             f"got {image_size!r}.")
     return int(math.log2(image_size // 4))  # number of 2x up- or down-sampling steps
 
 
@@ -54,14 +61,16 @@ def generator(latent_dim: int = 64, width: float = 1.0, image_size: int = 32) ->
     if latent_dim < 1:
         raise GANConfigError(f"latent_dim must be at least 1, got {latent_dim!r}.")
     n_up = _check_size(image_size)
-    filters = [scaled(64 * 2 ** (n_up - i), width) for i in range(n_up + 1)]  # e.g. 512, 256, 128, 64
+    # e.g. 512, 256, 128, 64 filters for 32x32 images at width 1
+    filters = [scaled(64 * 2 ** (n_up - i), width) for i in range(n_up + 1)]
     z = keras.Input(shape=(latent_dim,), name="noise")
     x = layers.Dense(4 * 4 * filters[0], use_bias=False, name="project")(z)
     x = layers.BatchNormalization(momentum=0.9, name="project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     x = layers.Reshape((4, 4, filters[0]), name="reshape")(x)
     for i, f in enumerate(filters[1:], start=1):
-        x = layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False, name=f"up{i}")(x)
+        x = layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False,
+                                   name=f"up{i}")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"up{i}_bn")(x)
         x = layers.ReLU(name=f"up{i}_relu")(x)
     images = layers.Conv2D(3, 3, padding="same", activation="tanh", name="to_rgb")(x)
@@ -75,15 +84,16 @@ def discriminator(width: float = 1.0, image_size: int = 32) -> keras.Model:
     images = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = images
     for i in range(n_down):
-        x = layers.Conv2D(scaled(64 * 2 ** i, width), 4, strides=2, padding="same", name=f"down{i + 1}")(x)
+        x = layers.Conv2D(scaled(64 * 2 ** i, width), 4, strides=2, padding="same",
+                          name=f"down{i + 1}")(x)
         x = layers.LeakyReLU(negative_slope=0.2, name=f"down{i + 1}_lrelu")(x)
     x = layers.Flatten(name="flatten")(x)
     logit = layers.Dense(1, name="logit")(x)
     return keras.Model(images, logit, name="discriminator")
 
 
-def gan_optimizers(loss: str = "bce", d_learning_rate: float = 4e-4,
-                   g_learning_rate: float = 1e-4) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
+def gan_optimizers(loss: str = "bce", d_learning_rate: float = 4e-4, g_learning_rate: float = 1e-4
+                   ) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
     """TTUR: Adam for the discriminator at a higher learning rate than for the generator.
 
     Betas follow the papers: (0.5, 0.999) for the DCGAN loss (Radford et al.), (0.0, 0.9) for
@@ -171,8 +181,7 @@ class GAN(keras.Model):
         fake_out = self.discriminator(fake, training=True)
         if self.loss_name == "bce":
             target = ops.full_like(real_out, 1.0 - self.label_smoothing)  # one-sided smoothing
-            loss = (ops.mean(ops.binary_crossentropy(target, real_out, from_logits=True))
-                    + ops.mean(ops.binary_crossentropy(ops.zeros_like(fake_out), fake_out, from_logits=True)))
+            loss = _bce(target, real_out) + _bce(ops.zeros_like(fake_out), fake_out)
             penalty = ops.zeros(())
             d_real, d_fake = ops.mean(ops.sigmoid(real_out)), ops.mean(ops.sigmoid(fake_out))
         else:
@@ -185,14 +194,15 @@ class GAN(keras.Model):
         """The generator's loss: non-saturating BCE (fool the discriminator) or -critic score."""
         fake_out = self.discriminator(self.generator(noise, training=True), training=True)
         if self.loss_name == "bce":
-            return ops.mean(ops.binary_crossentropy(ops.ones_like(fake_out), fake_out, from_logits=True))
+            return _bce(ops.ones_like(fake_out), fake_out)
         return -ops.mean(fake_out)
 
     def train_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
         """``critic_steps`` discriminator updates, then one generator update. Returns this step's
         losses, the global gradient norms and the discriminator's mean outputs."""
         batch = ops.shape(real)[0]
-        d_weights, g_weights = self.discriminator.trainable_weights, self.generator.trainable_weights
+        d_weights = self.discriminator.trainable_weights
+        g_weights = self.generator.trainable_weights
         for _ in range(self.critic_steps):
             noise = self.noise(batch)
             with tf.GradientTape() as tape:
@@ -253,7 +263,7 @@ def generate(model: GAN | keras.Model, n: int, seed: int = 0, batch_size: int = 
     return to_uint8(gen.predict(noise, batch_size=batch_size, verbose=0))
 
 
-# --------------------------------------------------------------------------- training and monitoring
+# --------------------------------------------------------------------------- training, monitoring
 
 
 class GANMonitor(keras.callbacks.Callback):
@@ -294,8 +304,9 @@ class GANRun:
     def summary(self) -> str:
         """One line: steps, epochs, time and the last losses."""
         last = self.steps.iloc[-1]
-        return (f"{len(self.steps)} generator steps in {len(self.grids)} epoch(s), {self.seconds:.1f} s "
-                f"({self.loss}); last d_loss {last['d_loss']:.3f}, g_loss {last['g_loss']:.3f}")
+        return (f"{len(self.steps)} generator steps in {len(self.grids)} epoch(s), "
+                f"{self.seconds:.1f} s ({self.loss}); last d_loss {last['d_loss']:.3f}, "
+                f"g_loss {last['g_loss']:.3f}")
 
 
 def train_gan(gan: GAN, images: np.ndarray, steps: int, epochs: int = 4, batch_size: int = 64,
@@ -307,8 +318,9 @@ def train_gan(gan: GAN, images: np.ndarray, steps: int, epochs: int = 4, batch_s
     epochs = min(epochs, steps)
     monitor = GANMonitor(n_samples, seed)
     start = time.perf_counter()
-    gan.fit(gan_dataset(images, batch_size, seed), epochs=epochs, steps_per_epoch=math.ceil(steps / epochs),
-            callbacks=[monitor], shuffle=False, verbose=0)
+    gan.fit(gan_dataset(images, batch_size, seed), epochs=epochs,
+            steps_per_epoch=math.ceil(steps / epochs), callbacks=[monitor], shuffle=False,
+            verbose=0)
     table = pd.DataFrame(monitor.steps, columns=list(STEP_COLUMNS))
     table.index = pd.RangeIndex(1, len(table) + 1, name="step")
     return GANRun(table, monitor.grids, time.perf_counter() - start, gan.loss_name)
@@ -321,8 +333,9 @@ def layer_gradient_norms(gan: GAN, real_images: np.ndarray, seed: int = 0) -> pd
     noise = tf.constant(np.random.default_rng(seed).standard_normal(
         (len(real_images), gan.latent_dim)).astype(np.float32))
     rows = []
-    for network, loss_fn in ((gan.discriminator, lambda: gan.discriminator_loss(real, noise)["loss"]),
-                             (gan.generator, lambda: gan.generator_loss(noise))):
+    losses = ((gan.discriminator, lambda: gan.discriminator_loss(real, noise)["loss"]),
+              (gan.generator, lambda: gan.generator_loss(noise)))
+    for network, loss_fn in losses:
         with tf.GradientTape() as tape:
             loss = loss_fn()
         grads = tape.gradient(loss, network.trainable_weights)
@@ -346,7 +359,8 @@ def plot_gan_losses(run: GANRun, window: int = 10, title: str = "GAN losses") ->
     fig, (ax_loss, ax_out) = plt.subplots(1, 2, figsize=(10, 3.4))
     for i, column in enumerate(("d_loss", "g_loss")):
         ax_loss.plot(run.steps.index, run.steps[column], color=f"C{i}", alpha=0.3, linewidth=0.8)
-        ax_loss.plot(run.steps.index, _smooth(run.steps[column], window), color=f"C{i}", label=column)
+        ax_loss.plot(run.steps.index, _smooth(run.steps[column], window), color=f"C{i}",
+                     label=column)
     unit = "cross-entropy (nats)" if run.loss == "bce" else "Wasserstein loss (critic units)"
     ax_loss.set(xlabel="generator step", ylabel=unit, title=f"losses ({run.loss})")
     ax_loss.legend()
@@ -364,7 +378,8 @@ def plot_gan_losses(run: GANRun, window: int = 10, title: str = "GAN losses") ->
 def plot_gradient_norms(run: GANRun, window: int = 10, title: str = "Gradient norms") -> plt.Figure:
     """Global gradient norm of each network per generator step (log scale, moving average)."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    for i, (column, name) in enumerate((("d_grad_norm", "discriminator"), ("g_grad_norm", "generator"))):
+    columns = (("d_grad_norm", "discriminator"), ("g_grad_norm", "generator"))
+    for i, (column, name) in enumerate(columns):
         ax.plot(run.steps.index, run.steps[column], color=f"C{i}", alpha=0.3, linewidth=0.8)
         ax.plot(run.steps.index, _smooth(run.steps[column], window), color=f"C{i}", label=name)
     ax.set_yscale("log")
@@ -375,7 +390,8 @@ def plot_gradient_norms(run: GANRun, window: int = 10, title: str = "Gradient no
     return fig
 
 
-def plot_epoch_grids(run: GANRun, title: str = "Samples from fixed noise after each epoch") -> plt.Figure:
+def plot_epoch_grids(run: GANRun,
+                     title: str = "Samples from fixed noise after each epoch") -> plt.Figure:
     """One row of generated samples per epoch, always from the same noise vectors."""
     if not run.grids:
         raise ValueError("This run kept no sample grids (train_gan stores one per epoch).")

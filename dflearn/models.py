@@ -121,12 +121,14 @@ def accuracy_for(model: keras.Model) -> keras.metrics.Metric:
 
 
 def compile_model(model: keras.Model, learning_rate: float = 1e-3, weight_decay: float = 0.0,
-                  optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
+                  optimizer: keras.optimizers.Optimizer | None = None,
+                  run_eagerly: bool = False) -> keras.Model:
     """Compile with Adam (AdamW when ``weight_decay > 0``) and the loss matching the head."""
     if optimizer is None:
         optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
                      if weight_decay else keras.optimizers.Adam(learning_rate))
-    model.compile(optimizer=optimizer, loss=loss_for(model), metrics=[accuracy_for(model)])
+    model.compile(optimizer=optimizer, loss=loss_for(model), metrics=[accuracy_for(model)],
+                  run_eagerly=run_eagerly)
     return model
 
 

@@ -139,7 +139,8 @@ def second_dataset(session: "Session", test: Dataset, path: str | os.PathLike | 
         ds, what = load_labelled_folder(path), f"the folder given ({path})"
     elif not session.dataset.is_embedded:
         ds = load_labelled_folder(embedded_data_dir())
-        what = "the embedded practice set (other photos; fakes from a small DCGAN, not Stable Diffusion)"
+        what = ("the embedded practice set (other photos; fakes from a small DCGAN, "
+                "not Stable Diffusion)")
     else:
         with tempfile.TemporaryDirectory(prefix="dflearn-shifted-") as tmp:
             shifted_copy(test, tmp)
@@ -361,9 +362,11 @@ class BlurJpeg(keras.layers.Layer):
             if not 0 <= p <= 1:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}.")
         if not 0 <= sigma_range[0] <= sigma_range[1]:
-            raise ValueError(f"sigma_range must be (low, high) with 0 <= low <= high, got {sigma_range}.")
+            raise ValueError(f"sigma_range must be (low, high) with 0 <= low <= high, "
+                             f"got {sigma_range}.")
         if not 1 <= quality_range[0] <= quality_range[1] <= 100:
-            raise ValueError(f"quality_range must lie within 1..100, low first, got {quality_range}.")
+            raise ValueError(f"quality_range must lie within 1..100, low first, "
+                             f"got {quality_range}.")
         self.blur_prob, self.jpeg_prob = float(blur_prob), float(jpeg_prob)
         self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
         self.quality_range = (int(quality_range[0]), int(quality_range[1]))
@@ -445,8 +448,9 @@ def leakage_table(model: keras.Model, train: Dataset, test: Dataset) -> pd.DataF
 def inject_leak(test: Dataset, train: Dataset, n: int, seed: int = 0) -> Dataset:
     """A leaky copy of ``test``: ``n`` of its images replaced by randomly chosen training images
     (with their labels), as happens when duplicates straddle a train/test split."""
-    if not 0 <= n <= min(len(test.labels), len(train.labels)):
-        raise ValueError(f"n must be between 0 and {min(len(test.labels), len(train.labels))}, got {n}.")
+    most = min(len(test.labels), len(train.labels))
+    if not 0 <= n <= most:
+        raise ValueError(f"n must be between 0 and {most}, got {n}.")
     rng = np.random.default_rng(seed)
     replaced = rng.choice(len(test.labels), size=n, replace=False)
     keep = np.setdiff1d(np.arange(len(test.labels)), replaced)

@@ -26,6 +26,7 @@ al.'s (2018) model-randomisation test.
 from __future__ import annotations
 
 import collections
+import functools
 from typing import Callable, Mapping, Sequence
 
 import keras
@@ -216,7 +217,9 @@ class Explainer:
         height, width = (None if d is None else int(d) for d in self.input_size)
         signature = [tf.TensorSpec((None, height, width, 3), tf.float32),
                      tf.TensorSpec((None,), tf.float32)]
-        return tf.function(step, input_signature=signature)
+        # TensorFlow counts traces per code object and warns about "retracing" when many
+        # explainers trace the same method once each; a partial gives each its own key.
+        return tf.function(functools.partial(step), input_signature=signature)
 
     @property
     def layer_name(self) -> str:

@@ -277,8 +277,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         weight_decay: float = 0.0, schedule: str | None = "plateau", patience: int = 4,
         monitor: str = "val_loss", augment: bool | keras.Layer = False, photometric: bool = False,
         class_weight: str | Mapping[int, float] | None = None, time_budget: float | None = None,
-        seed: int = 0, compile: bool = True, callbacks: Sequence[keras.callbacks.Callback] = (),
-        verbose: int = 0) -> FitResult:
+        seed: int = 0, compile: bool = True, run_eagerly: bool = False,
+        callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> FitResult:
     """Train ``model`` on ``train`` (and validate on ``val``) and return a :class:`FitResult`.
 
     Args:
@@ -296,6 +296,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         class_weight: ``"balanced"``, a ``{label: weight}`` dict, or ``None``.
         time_budget: stop after this many seconds of training (the epoch in progress ends).
         seed: seeds the shuffling and the augmentation layers.
+        run_eagerly: skip TensorFlow's graph compilation. Slower per step, but for a few dozen
+            steps (tiny data sets, the ``ci`` profile) it saves the seconds compiling takes.
         callbacks: extra Keras callbacks.
     """
     x_train, y_train = as_arrays(train, "train")
@@ -305,7 +307,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         raise TrainingError(f"Early stopping and the plateau schedule watch {monitor!r}: pass "
                             "validation data, or use patience=0 and schedule='step' or None.")
     if compile:
-        compile_model(model, learning_rate, weight_decay)
+        compile_model(model, learning_rate, weight_decay, run_eagerly=run_eagerly)
     if augment is True:
         augment = augmentation(photometric=photometric, seed=seed)
     train_ds = make_dataset((x_train, y_train), batch_size, shuffle=True, seed=seed,
@@ -354,6 +356,7 @@ class Recipe:
     monitor: str = "val_loss"
     augment: str = "flip"
     time_budget: float | None = None
+    run_eagerly: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def build(self) -> keras.Model:
@@ -369,7 +372,8 @@ class Recipe:
                    "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
                    "schedule": self.schedule, "patience": self.patience, "monitor": self.monitor,
                    "augment": augmentation_named(self.augment, seed) or False,
-                   "time_budget": self.time_budget, "seed": seed, **overrides}
+                   "time_budget": self.time_budget, "run_eagerly": self.run_eagerly,
+                   "seed": seed, **overrides}
         return fit(model, train, val, **options)
 
     def describe(self) -> str:

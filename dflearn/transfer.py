@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from keras import layers
 
 from dflearn.config import NotebookSettings
@@ -125,6 +126,34 @@ class BackbonePreprocess(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "backbone": self.backbone}
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class TransferNet(keras.Model):
+    """A functional model whose training step records gradients for its trainable weights only.
+
+    Keras' default step lets TensorFlow's tape watch every variable the forward pass reads,
+    frozen ones included, so the backward pass runs through the whole frozen backbone (on a CPU,
+    several times the cost of the forward pass). Watching only the trainable weights stops it at
+    the first trainable layer: the same gradients for much less work. Written as in keras.io's
+    "Customizing what happens in fit()" guide.
+    """
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        weights = self.trainable_weights
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([w.value for w in weights])
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=True)
+        self.optimizer.apply(tape.gradient(loss, weights), weights)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred, sample_weight=sample_weight)
+        return self.get_metrics_result()
 
 
 def _first_line(error: BaseException) -> str:
@@ -228,7 +257,7 @@ def assemble(base: keras.Model, backbone: str, *, source_size: int = 32, head: s
         x = layers.Resizing(size, size, interpolation="bilinear", name="upsize")(x)
     x = BackbonePreprocess(spec.name, name=f"{spec.name}_preprocess")(x)
     x = base(x, training=False)
-    model = keras.Model(inputs, HEADS[head](x), name=f"{spec.name}_{head}")
+    model = TransferNet(inputs, HEADS[head](x), name=f"{spec.name}_{head}")
     return TransferModel(model, base, spec, weights, size, head)
 
 

@@ -46,7 +46,8 @@ def test_ece_matches_the_definition_on_random_data() -> None:
     rng = np.random.default_rng(1)
     y, p = rng.integers(0, 2, 500), rng.uniform(size=500)
     for n_bins in (1, 7, 15):
-        assert calibration.expected_calibration_error(y, p, n_bins) == pytest.approx(loop_ece(y, p, n_bins))
+        got = calibration.expected_calibration_error(y, p, n_bins)
+        assert got == pytest.approx(loop_ece(y, p, n_bins))
 
 
 def test_ece_small_when_calibrated_and_large_when_overconfident() -> None:
@@ -73,7 +74,8 @@ def test_log_loss_of_logits_is_stable_for_huge_logits() -> None:
 
 
 def test_probability_and_confidence() -> None:
-    assert calibration.probability(np.array([0.0, 2.0]), 2.0) == pytest.approx([0.5, special.expit(1.0)])
+    got = calibration.probability(np.array([0.0, 2.0]), 2.0)
+    assert got == pytest.approx([0.5, special.expit(1.0)])
     assert calibration.confidence(np.array([0.2, 0.5, 0.9])) == pytest.approx([0.8, 0.5, 0.9])
     with pytest.raises(ValueError, match="temperature"):
         calibration.probability(np.zeros(2), 0.0)

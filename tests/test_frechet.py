@@ -22,7 +22,8 @@ def test_identical_sets_are_at_distance_zero() -> None:
 
 def test_one_dimensional_closed_form() -> None:
     # d^2 = (m1 - m2)^2 + s1^2 + s2^2 - 2 s1 s2
-    got = frechet.frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([3.0]), np.array([[9.0]]))
+    got = frechet.frechet_distance(np.array([1.0]), np.array([[4.0]]),
+                                   np.array([3.0]), np.array([[9.0]]))
     assert got == pytest.approx(4.0 + 4.0 + 9.0 - 2 * 6.0)
 
 
@@ -62,7 +63,8 @@ def small_detector() -> keras.Model:
     x = keras.layers.Rescaling(1 / 255)(inputs)
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name="head")(x), name="tiny")
+    outputs = keras.layers.Dense(2, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs, name="tiny")
 
 
 def test_detector_space_uses_the_layer_feeding_the_head() -> None:
@@ -98,7 +100,8 @@ def test_inception_offline_fails_over_with_one_line(tmp_path: Path, monkeypatch:
 def test_inception_with_a_local_weights_file_gives_2048_features(tmp_path: Path) -> None:
     """Stand-in weights (random, same architecture) in a file: the FID code path end to end."""
     weights = tmp_path / "inception_notop.weights.h5"
-    keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg").save_weights(weights)
+    network = keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg")
+    network.save_weights(weights)
     space = frechet.inception_space(weights=str(weights), batch_size=2)
     assert space is not None and space.name.startswith("FID") and space.dimensions == 2048
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)

@@ -43,7 +43,8 @@ def test_network_shapes_and_ranges() -> None:
     assert images.shape == (3, SIZE, SIZE, 3)
     assert images.min() >= -1 and images.max() <= 1
     assert discriminator(images).shape == (3, 1)
-    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in discriminator.layers)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization)
+                   for layer in discriminator.layers)
 
 
 def test_bad_settings_are_named() -> None:
@@ -123,7 +124,8 @@ def test_wgan_gp_training_and_layer_gradients() -> None:
     norms = gan.layer_gradient_norms(model, real_images(8))
     assert set(norms["network"]) == {"generator", "discriminator"}
     assert (norms["gradient_norm"] >= 0).all() and np.isfinite(norms["gradient_norm"]).all()
-    for figure in (gan.plot_gan_losses(run), gan.plot_gradient_norms(run), gan.plot_epoch_grids(run)):
+    figures = (gan.plot_gan_losses(run), gan.plot_gradient_norms(run), gan.plot_epoch_grids(run))
+    for figure in figures:
         assert figure.axes[0].get_title() or figure.texts
         plt.close(figure)
 

@@ -43,7 +43,8 @@ def noisy_vs_smooth(n: int = 20, size: int = 32, seed: int = 0) -> Dataset:
     """FAKE = uniform noise, REAL = smooth colour gradients."""
     rng = np.random.default_rng(seed)
     fake = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    ramp = np.linspace(0, 1, size)[None, :, None, None] * np.linspace(0, 1, size)[None, None, :, None]
+    axis = np.linspace(0, 1, size)
+    ramp = axis[None, :, None, None] * axis[None, None, :, None]
     real = (rng.uniform(40, 200, (n, 1, 1, 3)) * (0.5 + 0.5 * ramp)).astype(np.uint8)
     labels = np.array([FAKE] * n + [REAL] * n)
     paths = np.array([f"img{i}" for i in range(2 * n)])
@@ -107,7 +108,8 @@ def test_second_dataset_for_the_practice_set_is_a_shifted_copy() -> None:
     assert "JPEG" in what and "not a new source" in what
     fewer, _ = robustness.second_dataset(session, ds, n_per_class=2)
     assert fewer.counts() == {"FAKE": 2, "REAL": 2}
-    assert len(robustness.second_dataset(session, ds, n_per_class=100)[0].labels) == 8  # capped, no warning
+    capped, _ = robustness.second_dataset(session, ds, n_per_class=100)  # no warning
+    assert len(capped.labels) == 8
 
 
 def test_resize_and_fit_to_model(detector: keras.Model) -> None:
@@ -171,8 +173,10 @@ def test_robustness_curves_one_row_per_level_and_model(detector: keras.Model) ->
     levels = {"blur": (0.0, 2.0), "noise": (0.0, 4.0)}
     curves = robustness.robustness_curves(models, ds, ["blur", "noise"], levels)
     assert len(curves) == 2 * 2 * 2
-    assert set(curves.columns) >= {"perturbation", "level", "model", "accuracy", "roc_auc", "clean_accuracy"}
-    blur = curves[(curves["perturbation"] == "blur") & (curves["model"] == "32 px")].set_index("level")
+    assert set(curves.columns) >= {"perturbation", "level", "model", "accuracy", "roc_auc",
+                                   "clean_accuracy"}
+    blur = curves[(curves["perturbation"] == "blur") & (curves["model"] == "32 px")]
+    blur = blur.set_index("level")
     assert blur.loc[0.0, "accuracy"] == 1.0 == blur.loc[0.0, "clean_accuracy"]
     assert blur.loc[2.0, "accuracy"] <= 0.6  # blurred noise looks smooth: called REAL
     with pytest.raises(ValueError, match="Unknown perturbation"):
@@ -202,7 +206,8 @@ def test_blur_matches_the_numpy_perturbation_inside_the_image() -> None:
     images = noisy_vs_smooth(n=2).images
     layer = robustness.BlurJpeg(blur_prob=1, jpeg_prob=0, sigma_range=(1.0, 1.0), seed=0)
     got = keras.ops.convert_to_numpy(layer(images.astype("float32")))
-    expected = ndimage.gaussian_filter(images.astype("float32"), (0, 1, 1, 0), mode="mirror", truncate=3.0)
+    expected = ndimage.gaussian_filter(images.astype("float32"), (0, 1, 1, 0), mode="mirror",
+                                       truncate=3.0)
     assert np.abs(got - np.rint(expected))[:, 3:-3, 3:-3].max() <= 1
 
 

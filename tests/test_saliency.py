@@ -71,6 +71,15 @@ def test_find_last_conv_everywhere(models: dict[str, keras.Model]) -> None:
     wrapped = keras.Sequential([keras.Input((SIZE, SIZE, 3)), backbone(),
                                 layers.GlobalAveragePooling2D(), layers.Dense(1, activation="sigmoid")])
     assert S.find_last_conv(wrapped) == ("backbone", "bb_conv2")
+    assert S.grad_cam(wrapped, np.ones((2, SIZE, SIZE, 3))).shape == (2, SIZE, SIZE)
+    seq_backbone = keras.Sequential([keras.Input((SIZE, SIZE, 3)),
+                                     layers.Conv2D(3, 3, padding="same", name="only_conv")],
+                                    name="seq_backbone")
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = layers.GlobalAveragePooling2D()(seq_backbone(inputs))
+    outer = keras.Model(inputs, layers.Dense(2, activation="softmax")(pooled))
+    assert S.Explainer(outer).layer_name == "seq_backbone/only_conv"
+    assert S.grad_cam(outer, np.ones((2, SIZE, SIZE, 3))).shape == (2, SIZE, SIZE)
     dense = keras.Sequential([keras.Input((SIZE, SIZE, 3)), layers.Flatten(),
                               layers.Dense(1, activation="sigmoid")], name="mlp")
     with pytest.raises(S.SaliencyError, match="'mlp' has no Conv2D"):
