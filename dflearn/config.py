@@ -133,7 +133,7 @@ _CI = Profile(
         "01": {"n_train_per_class": 1000, "n_test_per_class": 250},
         "02": {"n_train_per_class": 400, "n_test_per_class": 150, "extra": {"search_iter": 4}},
         "03": {"n_train_per_class": 150, "n_test_per_class": 100, "width": 0.125,
-               "batch_size": 128,
+               "batch_size": 256,
                "extra": {"recipe": {"arch": "personal", "augment": "flip", "patience": 0,
                                     "schedule": None, "run_eagerly": True},
                          "compare_budget": None, "widget_per_class": 50}},

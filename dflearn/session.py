@@ -30,6 +30,7 @@ def seed_everything(seed: int, deterministic_ops: bool = True) -> None:
     import keras
     import tensorflow as tf
 
+    tf.get_logger().setLevel(logging.ERROR)  # TF resets its logger to INFO on first use
     keras.utils.set_random_seed(seed)
     if deterministic_ops:
         tf.config.experimental.enable_op_determinism()
