@@ -346,7 +346,8 @@ def check_target(out: Path) -> None:
             rel = path.relative_to(out).as_posix()
             if path.is_dir() and (rel in SPLITS or rel in allowed):
                 continue
-            if path.is_file() and path.suffix == ".jpg" and path.parent.relative_to(out).as_posix() in allowed:
+            folder = path.parent.relative_to(out).as_posix()
+            if path.is_file() and path.suffix == ".jpg" and folder in allowed:
                 continue
             sys.exit(f"refusing to overwrite {out}: unexpected entry {rel}")
 
@@ -426,7 +427,11 @@ def small_cnn_accuracy(root: Path, epochs: int = 10) -> float:
     x_train, y_train = load_split(root, "train")
     x_test, y_test = load_split(root, "test")
     model = build_small_cnn()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, shuffle=True, verbose=0)
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     return float(accuracy)
@@ -437,9 +442,8 @@ def small_cnn_accuracy(root: Path, epochs: int = 10) -> float:
 # --------------------------------------------------------------------------
 
 
-def build(out: Path, threads: int, steps: int) -> None:
+def build(out: Path, steps: int) -> None:
     """Sample REAL crops, train the generator, sample FAKEs, write files."""
-    configure_tensorflow(threads)
     rng = np.random.default_rng(SEED)
     t0 = time.time()
     photos = [load_source(source) for source in SOURCES]
@@ -449,7 +453,8 @@ def build(out: Path, threads: int, steps: int) -> None:
     real_test, test_src = sample_real_crops(photos, N_TEST, rng, seen)
     print(f"sampled {N_POOL} pool + {N_TRAIN + N_TEST} REAL crops ({time.time() - t0:.0f}s)")
     for i, source in enumerate(SOURCES):
-        print(f"  {source.name:13s} train={int((train_src == i).sum()):4d} test={int((test_src == i).sum()):3d}")
+        n_train, n_test = int((train_src == i).sum()), int((test_src == i).sum())
+        print(f"  {source.name:13s} train={n_train:4d} test={n_test:3d}")
     generator = train_generator(pool, rng, steps)
     fake_train = sample_fakes(generator, N_TRAIN, rng, seen)
     fake_test = sample_fakes(generator, N_TEST, rng, seen)
@@ -466,12 +471,23 @@ def build(out: Path, threads: int, steps: int) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/practice)")
-    parser.add_argument("--evaluate", action="store_true", help="print the two baseline accuracies")
-    parser.add_argument("--eval-only", action="store_true", help="evaluate an existing folder, do not rebuild")
-    parser.add_argument("--threads", type=int, default=1, help="TensorFlow intra-op threads (default 1)")
     parser.add_argument(
-        "--steps", type=int, default=GAN_STEPS, help=f"GAN training steps (default {GAN_STEPS}; fewer only for smoke tests)"
+        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/practice)"
+    )
+    parser.add_argument(
+        "--evaluate", action="store_true", help="print the two baseline accuracies"
+    )
+    parser.add_argument(
+        "--eval-only", action="store_true", help="evaluate an existing folder, do not rebuild"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="TensorFlow intra-op threads (default 1)"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=GAN_STEPS,
+        help=f"GAN training steps (default {GAN_STEPS}; other values need --out)",
     )
     return parser.parse_args(argv)
 
@@ -480,11 +496,13 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
     out = args.out.expanduser().resolve()
+    if args.steps != GAN_STEPS and out == DEFAULT_OUT and not args.eval_only:
+        sys.exit("--steps changes the set: use it only together with --out DIR")
     start = time.time()
+    configure_tensorflow(args.threads)
     if not args.eval_only:
-        build(out, args.threads, args.steps)
+        build(out, args.steps)
     if args.evaluate or args.eval_only:
-        configure_tensorflow(args.threads)
         print(f"logistic regression test accuracy: {logistic_regression_accuracy(out):.3f}")
         print(f"small CNN test accuracy:           {small_cnn_accuracy(out):.3f}")
     print(f"total time {time.time() - start:.0f}s")

@@ -120,6 +120,36 @@ class Listing(NamedTuple):
     signature: str
 
 
+def _class_files(class_dir: Path) -> tuple[list[str], list[str]]:
+    """Sorted image file names of one class folder, and the other (non-hidden) files in it."""
+    names, others = [], []
+    with os.scandir(class_dir) as it:
+        for entry in it:
+            lower = entry.name.lower()
+            if lower.startswith("."):
+                continue
+            if lower.endswith(_SUFFIX_TUPLE):
+                names.append(entry.name)
+            elif entry.is_file():
+                others.append(entry.name)
+    names.sort()
+    return names, others
+
+
+def _size_mtime(folder: Path, names: Sequence[str]) -> np.ndarray:
+    """(size, mtime in ns) of each file, one ``stat`` each (relative to an open folder where
+    the OS allows it, which is about twice as fast as stat-ing full paths)."""
+    if os.stat in os.supports_dir_fd:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            stats = [os.stat(n, dir_fd=fd) for n in names]
+        finally:
+            os.close(fd)
+    else:  # pragma: no cover - Windows
+        stats = [os.stat(folder / n) for n in names]
+    return np.array([(st.st_size, st.st_mtime_ns) for st in stats], dtype=np.int64)
+
+
 def scan_split(root: str | os.PathLike, split: str = "train") -> Listing:
     """List one split's image files in a stable order (FAKE then REAL, by file name).
 
@@ -138,16 +168,7 @@ def scan_split(root: str | os.PathLike, split: str = "train") -> Listing:
                 f"Class folder missing: {class_dir} (sub-folders present: {present or 'none'}). "
                 f"Each split needs both REAL/ and FAKE/ (upper case). {LAYOUT_HELP}"
             )
-        entries, others = [], []
-        with os.scandir(class_dir) as it:
-            for entry in it:
-                name_lower = entry.name.lower()
-                if name_lower.startswith("."):
-                    continue
-                if name_lower.endswith(_SUFFIX_TUPLE):
-                    entries.append(entry)
-                elif entry.is_file():
-                    others.append(entry.name)
+        names, others = _class_files(class_dir)
         if others:
             warnings.warn(
                 DatasetWarning(
@@ -155,16 +176,17 @@ def scan_split(root: str | os.PathLike, split: str = "train") -> Listing:
                 ),
                 stacklevel=3,
             )
-        if not entries:
+        if not names:
             raise DatasetError(
                 f"Class folder is empty: {class_dir} holds no .jpg/.jpeg/.png images. "
                 "Check that the download finished and was unzipped completely."
             )
-        entries.sort(key=lambda e: e.name)
-        stats = [(e.name, st.st_size, st.st_mtime_ns) for e in entries for st in (e.stat(),)]
-        digest.update(f"{name}:{stats!r}".encode())
-        paths.extend(e.path for e in entries)
-        labels.extend([label] * len(entries))
+        digest.update(f"{name}:{len(names)}\0".encode())
+        digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
+        digest.update(_size_mtime(class_dir, names).tobytes())
+        prefix = os.path.join(class_dir, "")
+        paths.extend(prefix + n for n in names)
+        labels.extend([label] * len(names))
     return Listing(paths, np.asarray(labels, dtype=np.int64), digest.hexdigest())
 
 

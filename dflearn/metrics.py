@@ -84,16 +84,17 @@ def log_loss(y_true: np.ndarray, p_real: np.ndarray, eps: float = 1e-7) -> float
 
 
 def evaluate(model: Any, data: Dataset | tuple[np.ndarray, np.ndarray], batch_size: int = 256,
-             threshold: float = 0.5) -> dict[str, float]:
+             threshold: float = 0.5, flip_tta: bool = False) -> dict[str, float]:
     """Run ``model`` on ``data`` (a Dataset or ``(images, labels)``) and return one table row:
     loss, accuracy, precision/recall/F1 per class and macro, sensitivity, specificity, ROC-AUC.
 
-    An image is called REAL when P(REAL) >= ``threshold``.
+    An image is called REAL when P(REAL) >= ``threshold``. ``flip_tta`` averages each image's
+    prediction with its mirror image's.
     """
     from dflearn.models import real_probability
 
     images, labels = _images_labels(data)
-    p_real = real_probability(model, images, batch_size)
+    p_real = real_probability(model, images, batch_size, flip_tta=flip_tta)
     row = {"loss": log_loss(labels, p_real)}
     row.update(classification_metrics(labels, (p_real >= threshold).astype(int), p_real))
     return row

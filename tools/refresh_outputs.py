@@ -7,6 +7,7 @@ Usage: python tools/refresh_outputs.py [03 05 ...]   (no ids: every notebook)
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -17,9 +18,21 @@ from nbclient import NotebookClient
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 ROOT = Path(__file__).resolve().parents[1]
+# TensorFlow's native (absl) start-up lines, which reach a kernel's stderr whatever
+# TF_CPP_MIN_LOG_LEVEL says; nbval's kernels do not show them, so they must not be stored.
+NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are "
+                        r"written to STDERR|[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*)$")
 sys.path.insert(0, str(ROOT))
 
 from dflearn.notebooks import build_student, course_notebooks  # noqa: E402
+
+
+def is_native_log(output: nbformat.NotebookNode) -> bool:
+    """Whether an output is a stderr stream made only of TensorFlow's native log lines."""
+    if output.get("output_type") != "stream" or output.get("name") != "stderr":
+        return False
+    lines = [line for line in output.get("text", "").splitlines() if line.strip()]
+    return bool(lines) and all(NATIVE_LOG.match(line) for line in lines)
 
 
 def refresh(path: Path, timeout: int = 900) -> float:
@@ -31,6 +44,8 @@ def refresh(path: Path, timeout: int = 900) -> float:
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not is_native_log(o)]
     for key in ("widgets", "jupytext"):
         nb.metadata.pop(key, None)
     nbformat.write(nb, path)

@@ -1,0 +1,78 @@
+"""An ipywidgets control to train a small CNN with chosen epochs, learning rate and augmentation
+and see its curves: for trying settings by hand on a small subset."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import ipywidgets as widgets
+import keras
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from dflearn.data import Dataset
+from dflearn.metrics import evaluate
+from dflearn.training import AUGMENTATIONS, FitResult, augmentation_named, fit
+
+LEARNING_RATES = (3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+
+
+class TrainingControl:
+    """Sliders for epochs and learning rate, an augmentation choice and a Train button.
+
+    ``build_model`` returns a fresh model for every run; each run trains it on ``train`` with
+    :func:`dflearn.training.fit` and shows the training curves and the validation accuracy.
+    ``runs`` keeps every :class:`~dflearn.training.FitResult`. Call :meth:`train` to run
+    without clicking (as the tests do).
+    """
+
+    def __init__(self, build_model: Callable[[], keras.Model], train: Dataset, val: Dataset, *,
+                 epochs: int = 3, max_epochs: int = 10, learning_rate: float = 1e-3,
+                 augment: str = "none", batch_size: int = 64, seed: int = 0):
+        if learning_rate not in LEARNING_RATES:
+            raise ValueError(f"learning_rate must be one of {LEARNING_RATES}, got {learning_rate}.")
+        self.build_model, self.train_data, self.val_data = build_model, train, val
+        self.batch_size, self.seed = batch_size, seed
+        self.runs: list[FitResult] = []
+        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max_epochs, description="epochs")
+        self.learning_rate = widgets.SelectionSlider(
+            options=[(f"{lr:g}", lr) for lr in LEARNING_RATES], value=learning_rate,
+            description="learning rate")
+        self.augment = widgets.Dropdown(options=AUGMENTATIONS, value=augment,
+                                        description="augmentation")
+        self.button = widgets.Button(description="Train", button_style="primary", icon="play")
+        self.output = widgets.Output()
+        self.button.on_click(lambda _: self.train())
+        self.widget = widgets.VBox([widgets.HBox([self.epochs, self.learning_rate]),
+                                    widgets.HBox([self.augment, self.button]), self.output])
+
+    def train(self) -> FitResult:
+        """Train a fresh model with the current settings and show the result."""
+        self.button.disabled = True
+        try:
+            model = self.build_model()
+            result = fit(model, self.train_data, self.val_data, epochs=self.epochs.value,
+                         batch_size=self.batch_size, learning_rate=self.learning_rate.value,
+                         augment=augmentation_named(self.augment.value, self.seed) or False,
+                         schedule=None, patience=0, seed=self.seed)
+            accuracy = evaluate(model, self.val_data)["accuracy"]
+        finally:
+            self.button.disabled = False
+        self.runs.append(result)
+        self.output.clear_output(wait=True)
+        with self.output:
+            print(f"run {len(self.runs)}: epochs={self.epochs.value} "
+                  f"learning rate={self.learning_rate.value:g} augmentation={self.augment.value} "
+                  f"-> validation accuracy {accuracy:.3f}; {result.summary()}")
+            fig = result.plot(title=f"Run {len(self.runs)}")
+            plt.show(fig)
+        return result
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def training_control(build_model: Callable[[], keras.Model], train: Dataset, val: Dataset,
+                     **options) -> TrainingControl:
+    """A :class:`TrainingControl` for ``build_model`` on the given data (options as its class)."""
+    return TrainingControl(build_model, train, val, **options)

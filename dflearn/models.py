@@ -1,0 +1,390 @@
+"""CNN builders (Keras 3 functional API) for CIFAKE, and tools to inspect them.
+
+Every builder takes ``width`` (a multiplier on the number of filters and dense units),
+``input_size`` (square images of that many pixels) and ``head``:
+
+* ``"softmax"``: 2 units, P(FAKE) and P(REAL), trained with sparse categorical cross-entropy;
+* ``"sigmoid"``: 1 unit, P(REAL), trained with binary cross-entropy.
+
+Models take raw ``uint8``-range pixels (0-255): the first layer rescales them to [0, 1].
+:func:`compile_model` picks the loss that matches the head.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+from keras import layers
+
+HEADS = ("softmax", "sigmoid")
+DEFAULT_HEAD = "softmax"
+# BatchNorm's moving statistics follow the data faster than with Keras' 0.99, so short CPU
+# trainings (a few hundred steps) validate with settled statistics.
+BN_MOMENTUM = 0.9
+
+# (filters, convolutions) per block of the study's "Personal CNN".
+PERSONAL_BLOCKS: tuple[tuple[int, int], ...] = ((128, 3), (256, 3), (512, 2))
+# Personal CNN stems: none (the study's), or space-to-depth (CPU-friendly).
+STEMS = ("none", "space_to_depth")
+# VGG configurations: filters per convolution, "M" = 2x2 max-pooling.
+VGG_CONFIGS: Mapping[int, tuple] = {
+    16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    19: (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+         512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}
+# (filters, stride) of the MobileNet-style depthwise-separable blocks, for 32x32 inputs.
+MOBILENET_BLOCKS: tuple[tuple[int, int], ...] = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1))
+# The faces project's 8 convolutions (a 2x2 max-pool after each pair but the last).
+FACES_FILTERS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 512, 512)
+
+
+# Keras model names per architecture (notebook 03 saves them as ``03_<name>`` artifacts).
+MODEL_NAMES: Mapping[str, str] = {"personal": "personal_cnn", "vgg16": "vgg16", "vgg19": "vgg19",
+                                  "mobilenet": "mobilenet_cnn", "faces": "faces_cnn"}
+
+# How the notebooks label each architecture.
+DISPLAY_NAMES: Mapping[str, str] = {"personal": "Personal CNN", "vgg16": "VGG16 (scratch)",
+                                    "vgg19": "VGG19 (scratch)", "mobilenet": "MobileNet-style",
+                                    "faces": "8-conv (faces)"}
+# Validation accuracies the study and its companion projects report, and on which data.
+REPORTED: Mapping[str, float] = {"personal": 0.9696, "vgg16": 0.5025, "vgg19": 0.5025,
+                                 "mobilenet": 0.968, "faces": 0.874}
+REPORTED_ON: Mapping[str, str] = {"personal": "CIFAKE (study)", "vgg16": "CIFAKE (study)",
+                                  "vgg19": "CIFAKE (study)",
+                                  "mobilenet": "GAN faces (lightweight-detector)",
+                                  "faces": "real/fake faces (faces project)"}
+
+
+class ModelConfigError(ValueError):
+    """An unknown architecture, head, or an impossible width / input size."""
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def scaled(units: int, width: float, minimum: int = 4) -> int:
+    """``units * width`` rounded, but at least ``minimum`` (filters or dense units)."""
+    return max(minimum, int(round(units * width)))
+
+
+def _check_args(width: float, input_size: int, head: str, min_size: int = 8) -> None:
+    if not width > 0:
+        raise ModelConfigError(f"width must be a positive multiplier, got {width!r}.")
+    if int(input_size) != input_size or input_size < min_size:
+        raise ModelConfigError(
+            f"input_size must be an integer of at least {min_size} pixels, got {input_size!r}.")
+    if head not in HEADS:
+        raise ModelConfigError(f"Unknown head {head!r}: use one of {HEADS}.")
+
+
+def image_input(input_size: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """An RGB ``keras.Input`` of 0-255 pixels, and the same rescaled to [0, 1]."""
+    inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
+    return inputs, layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+
+
+def conv_bn_relu(x: keras.KerasTensor, filters: int, name: str, kernel_size: int = 3,
+                 strides: int = 1, momentum: float = BN_MOMENTUM) -> keras.KerasTensor:
+    """Conv2D (no bias: BatchNorm supplies the shift) -> BatchNorm -> ReLU, as layers
+    ``name``, ``name_bn`` and ``name_relu``."""
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False,
+                      name=name)(x)
+    x = layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def classifier_head(x: keras.KerasTensor, head: str = DEFAULT_HEAD) -> keras.KerasTensor:
+    """The output layer: 2-unit softmax or 1-unit sigmoid (float32 even under mixed precision)."""
+    if head == "softmax":
+        return layers.Dense(2, activation="softmax", dtype="float32", name="softmax")(x)
+    if head == "sigmoid":
+        return layers.Dense(1, activation="sigmoid", dtype="float32", name="sigmoid")(x)
+    raise ModelConfigError(f"Unknown head {head!r}: use one of {HEADS}.")
+
+
+def head_of(model: keras.Model) -> str:
+    """``"sigmoid"`` for a 1-unit output, ``"softmax"`` for 2 units."""
+    units = model.output_shape[-1]
+    if units == 1:
+        return "sigmoid"
+    if units == 2:
+        return "softmax"
+    raise ModelConfigError(f"Model {model.name!r} has {units} outputs; expected 1 or 2.")
+
+
+def loss_for(model: keras.Model) -> keras.losses.Loss:
+    """Binary cross-entropy for a sigmoid head, sparse categorical cross-entropy for softmax."""
+    if head_of(model) == "sigmoid":
+        return keras.losses.BinaryCrossentropy()
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def accuracy_for(model: keras.Model) -> keras.metrics.Metric:
+    """The accuracy metric matching the head, always named ``accuracy``."""
+    if head_of(model) == "sigmoid":
+        return keras.metrics.BinaryAccuracy(name="accuracy")
+    return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3, weight_decay: float = 0.0,
+                  optimizer: keras.optimizers.Optimizer | None = None,
+                  run_eagerly: bool = False) -> keras.Model:
+    """Compile with Adam (AdamW when ``weight_decay > 0``) and the loss matching the head."""
+    if optimizer is None:
+        optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+                     if weight_decay else keras.optimizers.Adam(learning_rate))
+    model.compile(optimizer=optimizer, loss=loss_for(model), metrics=[accuracy_for(model)],
+                  run_eagerly=run_eagerly)
+    return model
+
+
+def real_probability(model: keras.Model, images: np.ndarray, batch_size: int = 256,
+                     flip_tta: bool = False) -> np.ndarray:
+    """P(REAL) for each image (N, H, W, 3), whatever the head.
+
+    ``flip_tta`` (test-time augmentation) averages the predictions for each image and its
+    mirror image.
+    """
+    images = np.asarray(images, dtype="float32")
+    out = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=float)
+    p_real = out[:, 0] if out.shape[-1] == 1 else out[:, 1]
+    if flip_tta:
+        p_real = (p_real + real_probability(model, images[:, :, ::-1], batch_size)) / 2
+    return p_real
+
+
+def output_spread(model: keras.Model, images: np.ndarray) -> dict[str, float]:
+    """How much P(REAL) varies over ``images`` and the share called REAL: a standard deviation
+    near 0 means the model gives every image the same answer."""
+    p_real = real_probability(model, images)
+    return {"std_p_real": float(np.std(p_real)), "share_real": float(np.mean(p_real >= 0.5))}
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+def space_to_depth(x: keras.KerasTensor, block: int = 2, name: str = "space_to_depth"
+                   ) -> keras.KerasTensor:
+    """Rearrange each ``block x block`` patch of pixels into channels: (H, W, C) becomes
+    (H/b, W/b, b*b*C). Nothing is lost, but later convolutions run on b*b times fewer positions."""
+    h, w, c = x.shape[1:]
+    if h % block or w % block:
+        raise ModelConfigError(f"space-to-depth needs sizes divisible by {block}, got {h}x{w}.")
+    x = layers.Reshape((h // block, block, w // block, block, c), name=f"{name}_split")(x)
+    x = layers.Permute((1, 3, 2, 4, 5), name=f"{name}_permute")(x)
+    return layers.Reshape((h // block, w // block, block * block * c), name=name)(x)
+
+
+def personal_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+                 dropout: float = 0.2, dense_units: int = 256, stem: str = "none") -> keras.Model:
+    """The study's Personal CNN: 3 blocks of Conv-LeakyReLU-BatchNorm (128x3, 256x3, 512x2),
+    each closed by 2x2 max-pooling and dropout; then flatten, a dense layer and the head.
+
+    ``stem="space_to_depth"`` is a CPU-friendly variant: the image first becomes a half-size,
+    12-channel one (:func:`space_to_depth`) and the last block skips its pooling, so the
+    blocks see the same information at a quarter of the cost.
+    """
+    _check_args(width, input_size, head)
+    if stem not in STEMS:
+        raise ModelConfigError(f"Unknown stem {stem!r}: use one of {STEMS}.")
+    inputs, x = image_input(input_size)
+    if stem == "space_to_depth":
+        x = space_to_depth(x)
+    for b, (filters, n_conv) in enumerate(PERSONAL_BLOCKS, start=1):
+        for c in range(1, n_conv + 1):
+            x = layers.Conv2D(scaled(filters, width), 3, padding="same", name=f"b{b}_conv{c}")(x)
+            x = layers.LeakyReLU(negative_slope=0.1, name=f"b{b}_lrelu{c}")(x)
+            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"b{b}_bn{c}")(x)
+        if stem == "none" or b < len(PERSONAL_BLOCKS):
+            x = layers.MaxPooling2D(2, name=f"b{b}_pool")(x)
+        x = layers.Dropout(dropout, name=f"b{b}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(scaled(dense_units, width), name="dense")(x)
+    x = layers.LeakyReLU(negative_slope=0.1, name="dense_lrelu")(x)
+    x = layers.Dropout(dropout, name="dense_dropout")(x)
+    return keras.Model(inputs, classifier_head(x, head), name=MODEL_NAMES["personal"])
+
+
+def vgg(depth: int = 16, width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+        batch_norm: bool = False, dense_units: int = 4096, dropout: float = 0.5) -> keras.Model:
+    """VGG-16 or VGG-19 built layer by layer, no pretrained weights.
+
+    ``batch_norm=False`` is the original design (which can stall at 50% when trained from
+    scratch); ``batch_norm=True`` adds BatchNormalization after every convolution.
+    """
+    if depth not in VGG_CONFIGS:
+        raise ModelConfigError(f"VGG depth must be one of {tuple(VGG_CONFIGS)}, got {depth!r}.")
+    _check_args(width, input_size, head, min_size=32)
+    inputs, x = image_input(input_size)
+    block, conv = 1, 1
+    for item in VGG_CONFIGS[depth]:
+        if item == "M":
+            x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+            block, conv = block + 1, 1
+            continue
+        name = f"block{block}_conv{conv}"
+        if batch_norm:
+            x = conv_bn_relu(x, scaled(item, width), name)
+        else:
+            x = layers.Conv2D(scaled(item, width), 3, padding="same", activation="relu",
+                              name=name)(x)
+        conv += 1
+    x = layers.Flatten(name="flatten")(x)
+    for i in (1, 2):
+        x = layers.Dense(scaled(dense_units, width), activation="relu", name=f"fc{i}")(x)
+        x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+    suffix = "_bn" if batch_norm else ""
+    return keras.Model(inputs, classifier_head(x, head), name=MODEL_NAMES[f"vgg{depth}"] + suffix)
+
+
+def vgg16(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+          batch_norm: bool = False) -> keras.Model:
+    """VGG-16 from scratch (see :func:`vgg`)."""
+    return vgg(16, width, input_size, head, batch_norm)
+
+
+def vgg19(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+          batch_norm: bool = False) -> keras.Model:
+    """VGG-19 from scratch (see :func:`vgg`)."""
+    return vgg(19, width, input_size, head, batch_norm)
+
+
+def separable_block(x: keras.KerasTensor, filters: int, stride: int, name: str) -> keras.KerasTensor:
+    """MobileNet's depthwise-separable unit: 3x3 depthwise conv, BN, ReLU, then 1x1 pointwise
+    conv, BN, ReLU. Convolutions have no bias (BatchNorm supplies the shift)."""
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
+                               name=f"{name}_depthwise")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_depthwise_bn")(x)
+    x = layers.ReLU(name=f"{name}_depthwise_relu")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pointwise")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_pointwise_bn")(x)
+    return layers.ReLU(name=f"{name}_pointwise_relu")(x)
+
+
+def mobilenet_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+                  stem_filters: int = 32, dropout: float = 0.2,
+                  blocks: Sequence[tuple[int, int]] = MOBILENET_BLOCKS) -> keras.Model:
+    """A MobileNet-style CNN (as in the lightweight-detector project): a 3x3 stem convolution,
+    depthwise-separable blocks, global average pooling, dropout and the head."""
+    _check_args(width, input_size, head)
+    inputs, x = image_input(input_size)
+    x = layers.Conv2D(scaled(stem_filters, width), 3, padding="same", use_bias=False,
+                      name="stem_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for i, (filters, stride) in enumerate(blocks, start=1):
+        x = separable_block(x, scaled(filters, width), stride, name=f"sep{i}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, classifier_head(x, head), name=MODEL_NAMES["mobilenet"])
+
+
+def faces_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+              dropout: float = 0.3, dense_units: tuple[int, int] = (256, 128)) -> keras.Model:
+    """The faces project's 8-conv CNN: 64-64-128-128-256-256-512-512 with BatchNorm, 2x2
+    max-pooling after each pair but the last, global average pooling and a 256-128 dense head
+    with dropout before the output (1 unit with ``head="sigmoid"``)."""
+    _check_args(width, input_size, head)
+    inputs, x = image_input(input_size)
+    for i, filters in enumerate(FACES_FILTERS, start=1):
+        x = conv_bn_relu(x, scaled(filters, width), f"conv{i}")
+        if i % 2 == 0 and i < len(FACES_FILTERS):
+            x = layers.MaxPooling2D(2, name=f"pool{i // 2}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    for units in dense_units:
+        x = layers.Dense(scaled(units, width), activation="relu", name=f"fc{units}")(x)
+        x = layers.Dropout(dropout, name=f"fc{units}_dropout")(x)
+    return keras.Model(inputs, classifier_head(x, head), name=MODEL_NAMES["faces"])
+
+
+ARCHITECTURES: Mapping[str, Callable[..., keras.Model]] = {
+    "personal": personal_cnn,
+    "vgg16": vgg16,
+    "vgg19": vgg19,
+    "mobilenet": mobilenet_cnn,
+    "faces": faces_cnn,
+}
+
+
+def build(name: str, width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+          **options) -> keras.Model:
+    """Build architecture ``name`` (one of :data:`ARCHITECTURES`) with the given knobs."""
+    if name not in ARCHITECTURES:
+        raise ModelConfigError(f"Unknown architecture {name!r}: use one of {', '.join(ARCHITECTURES)}.")
+    return ARCHITECTURES[name](width=width, input_size=input_size, head=head, **options)
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def parameter_counts(models: Mapping[str, keras.Model]) -> pd.DataFrame:
+    """Trainable, non-trainable and total parameters, and layer count, per model."""
+    rows = {}
+    for name, model in models.items():
+        trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+        frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+        rows[name] = {"layers": len(model.layers), "trainable": trainable,
+                      "non_trainable": frozen, "total": trainable + frozen}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table
+
+
+def conv_params(kernel: int, in_channels: int, filters: int, bias: bool = True) -> int:
+    """Parameters of a standard ``kernel x kernel`` convolution: K*K*C_in*C_out (+ C_out)."""
+    return kernel * kernel * in_channels * filters + (filters if bias else 0)
+
+
+def separable_reduction(kernel: int, filters: int) -> float:
+    """The depthwise-separable cost relative to a standard convolution: 1/N + 1/K**2."""
+    return 1.0 / filters + 1.0 / kernel**2
+
+
+def separable_arithmetic(model: keras.Model) -> pd.DataFrame:
+    """For each depthwise + pointwise pair in ``model``: their weights, the weights of the
+    standard convolution they replace, the measured ratio and the formula 1/N + 1/K**2.
+
+    Counts weights only (the blocks' convolutions have no bias), read from the real layers.
+    """
+    rows = []
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, layers.DepthwiseConv2D):
+            continue
+        pointwise = next((nxt for nxt in model.layers[i + 1:] if isinstance(nxt, layers.Conv2D)
+                          and nxt.kernel_size == (1, 1)), None)
+        if pointwise is None:
+            continue
+        k = layer.kernel_size[0]
+        c_in = layer.kernel.shape[2]
+        n = pointwise.filters
+        depthwise_w, pointwise_w = int(np.prod(layer.kernel.shape)), int(np.prod(pointwise.kernel.shape))
+        standard = conv_params(k, c_in, n, bias=False)
+        rows.append({"block": layer.name.removesuffix("_depthwise"), "K": k, "M (in)": c_in,
+                     "N (out)": n, "depthwise": depthwise_w, "pointwise": pointwise_w,
+                     "separable": depthwise_w + pointwise_w, "standard": standard,
+                     "ratio": (depthwise_w + pointwise_w) / standard,
+                     "1/N + 1/K^2": separable_reduction(k, n)})
+    if not rows:
+        raise ModelConfigError(f"Model {model.name!r} has no depthwise + pointwise convolution pairs.")
+    return pd.DataFrame(rows).set_index("block")
+
+
+def activation_scales(model: keras.Model, images: np.ndarray) -> pd.DataFrame:
+    """Standard deviation of every convolution's output, and of the model's output, on a batch
+    run as in training.
+
+    In a deep plain network a shrinking scale from layer to layer means a near-constant output
+    and vanishing gradients: the reason VGG trained from scratch can stall at 50%.
+    """
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    probe = keras.Model(model.input, [layer.output for layer in convs] + [model.output])
+    # training=True: BatchNorm normalises with the batch's statistics, as it does while training.
+    outputs = probe(np.asarray(images, dtype="float32"), training=True)
+    names = [layer.name for layer in convs] + ["output"]
+    return pd.DataFrame({"layer": names,
+                         "std": [float(np.std(keras.ops.convert_to_numpy(o))) for o in outputs]}
+                        ).set_index("layer")

@@ -1,0 +1,171 @@
+"""dflearn.training: the tf.data pipeline, augmentation, callbacks, fit and recipes."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from dflearn import models, training
+from dflearn.config import get_profile
+from dflearn.data import Dataset
+from dflearn.metrics import evaluate
+from dflearn.session import seed_everything
+
+
+def tiny_model(head: str = "sigmoid") -> keras.Model:
+    """A very small CNN, fast enough to train in a test."""
+    inputs, x = models.image_input(16)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, models.classifier_head(x, head))
+
+
+def bright_dark(n: int = 128, seed: int = 0) -> Dataset:
+    """REAL images are bright and FAKE ones dark, so a CNN can learn them in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    base = np.where(labels == 1, 170, 70)[:, None, None, None]
+    images = np.clip(base + rng.normal(0, 30, (n, 16, 16, 3)), 0, 255).astype(np.uint8)
+    return Dataset(images, labels, np.array([f"img{i}" for i in range(n)]))
+
+
+def test_make_dataset_covers_every_image_once_per_epoch_in_a_seeded_order() -> None:
+    images = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    labels = np.arange(10) % 2
+    ds = training.make_dataset((images, labels), batch_size=4, shuffle=True, seed=3)
+    epochs = [np.concatenate([x[:, 0, 0, 0].numpy() for x, _ in ds]) for _ in range(2)]
+    for order in epochs:
+        assert sorted(order) == list(range(10))
+    assert list(epochs[0]) != list(epochs[1])  # reshuffled every epoch
+    again = training.make_dataset((images, labels), batch_size=4, shuffle=True, seed=3)
+    assert list(np.concatenate([x[:, 0, 0, 0].numpy() for x, _ in again])) == list(epochs[0])
+    x, y = next(iter(ds))
+    assert x.dtype == "float32" and x.shape == (4, 2, 2, 3)
+    assert np.array_equal(y.numpy(), x[:, 0, 0, 0].numpy().astype(int) % 2)  # labels follow images
+
+
+@pytest.mark.parametrize("bad, match", [
+    ((np.zeros((4, 8, 8)), np.zeros(4)), r"\(N, H, W, 3\)"),
+    ((np.zeros((4, 8, 8, 3)), np.zeros(3)), "labels of shape"),
+    ("folder", "Dataset or an"),
+])
+def test_bad_training_data_is_named(bad, match: str) -> None:
+    with pytest.raises(training.TrainingError, match=match):
+        training.as_arrays(bad, "train")
+
+
+def test_flip_augmentation_only_flips() -> None:
+    image = np.arange(4 * 4 * 3, dtype="float32").reshape(1, 4, 4, 3)
+    batch = np.repeat(image, 16, axis=0)
+    out = keras.ops.convert_to_numpy(training.augmentation_named("flip", seed=1)(batch, training=True))
+    flipped = image[:, :, ::-1]
+    same = [np.array_equal(o, image[0]) for o in out]
+    mirrored = [np.array_equal(o, flipped[0]) for o in out]
+    assert all(s or m for s, m in zip(same, mirrored)) and any(same) and any(mirrored)
+    assert training.augmentation_named("none") is None
+    shifted = keras.ops.convert_to_numpy(training.augmentation_named("shift", seed=2)(batch, training=True))
+    assert set(np.unique(shifted)) <= set(np.unique(image))  # whole-pixel moves: values kept
+    assert len(training.augmentation(photometric=True).layers) == 5
+    with pytest.raises(training.TrainingError, match="Unknown augmentation"):
+        training.augmentation_named("mixup")
+
+
+def test_balanced_class_weight() -> None:
+    assert training.balanced_class_weight(np.array([0, 0, 0, 1])) == {0: 4 / 6, 1: 2.0}
+    with pytest.raises(training.TrainingError, match="class counts"):
+        training.balanced_class_weight(np.zeros(5))
+
+
+@pytest.mark.parametrize("head", models.HEADS)
+def test_fit_learns_and_restores_the_best_weights(head: str) -> None:
+    keras.utils.set_random_seed(0)
+    model = tiny_model(head)
+    train, val = bright_dark(256, 0), bright_dark(64, 1)
+    result = training.fit(model, train, val, epochs=6, batch_size=32, learning_rate=0.05,
+                          patience=3, augment=True, class_weight="balanced", seed=0)
+    assert result.epochs_run >= 1 and result.n_train == 256
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(result.history)
+    assert max(result.history["val_accuracy"]) > 0.9
+    row = evaluate(model, val)
+    # the weights kept are those of the epoch with the lowest validation loss
+    assert row["loss"] == pytest.approx(min(result.history["val_loss"]), abs=2e-3)
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+    assert "images/s" in result.summary()
+
+
+@pytest.mark.slow
+def test_step_decay_and_time_budget() -> None:
+    keras.utils.set_random_seed(0)
+    data = bright_dark(64)
+    result = training.fit(tiny_model(), data, None, epochs=4, batch_size=32, learning_rate=0.01,
+                          schedule="step", patience=0)
+    np.testing.assert_allclose(result.history["learning_rate"], [0.01, 0.01, 0.01, 0.005], rtol=1e-6)
+    decay = training.CosineDecay(0.01, epochs=3)
+    assert decay.rate(0) == pytest.approx(0.01) and decay.rate(1) == pytest.approx(0.0002)
+    assert decay.rate(0.5) == pytest.approx(0.0051)
+    cosine = training.fit(tiny_model(), data, None, epochs=3, batch_size=32, learning_rate=0.01,
+                          schedule="cosine", patience=0)
+    # set every batch; the log shows the last batch's rate (2 batches per epoch)
+    expected = [decay.rate((epoch + 0.5) / 3) for epoch in range(3)]
+    np.testing.assert_allclose(cosine.history["learning_rate"], expected, rtol=1e-5)
+    rushed = training.fit(tiny_model(), data, None, epochs=50, batch_size=32, learning_rate=0.01,
+                          schedule="cosine", patience=0, time_budget=1e-6)
+    assert rushed.history["learning_rate"] == pytest.approx([0.0002])  # the budget is spent
+    cut = training.fit(tiny_model(), data, data, epochs=50, batch_size=8, time_budget=1e-6,
+                       schedule=None, patience=0)
+    assert cut.epochs_run == 1 and "time budget" in cut.stopped
+
+
+def test_fit_refuses_what_it_cannot_do() -> None:
+    data = bright_dark(32)
+    with pytest.raises(training.TrainingError, match="validation data"):
+        training.fit(tiny_model(), data, None, epochs=1)
+    with pytest.raises(training.TrainingError, match="schedule"):
+        training.fit(tiny_model(), data, data, epochs=1, schedule="linear")
+    with pytest.raises(training.TrainingError, match="epochs"):
+        training.fit(tiny_model(), data, data, epochs=0)
+    with pytest.raises(training.TrainingError, match="time budget"):
+        training.TimeBudget(0)
+
+
+@pytest.mark.slow
+def test_fit_is_reproducible_with_the_same_seed() -> None:
+    histories = []
+    for _ in range(2):
+        seed_everything(7)  # as dflearn.setup does: seeds and deterministic TensorFlow ops
+        histories.append(training.fit(tiny_model(), bright_dark(64), bright_dark(32, 1), epochs=2,
+                                      batch_size=16, augment=True, seed=7).history)
+    assert histories[0] == histories[1]
+
+
+def test_recipes_come_from_the_profiles() -> None:
+    for name in ("ci", "cpu", "gpu", "paper"):
+        settings = get_profile(name).for_notebook("03")
+        recipe = training.recipe(settings)
+        assert recipe.arch in models.ARCHITECTURES
+        assert recipe.width == settings.width and recipe.epochs == settings.epochs
+    cpu = training.recipe(get_profile("cpu").for_notebook("03"), width=0.5)
+    assert cpu.width == 0.5 and cpu.time_budget and cpu.time_budget <= 15 * 60
+    tweaked = training.recipe(get_profile("ci").for_notebook("03"), arch="faces",
+                              options={"dropout": 0.05})
+    model = tweaked.build()
+    assert model.name == "faces_cnn"
+    assert {l.rate for l in model.layers if isinstance(l, keras.layers.Dropout)} == {0.05}
+    with pytest.raises(training.TrainingError, match="Unknown recipe field"):
+        training.recipe(get_profile("ci").for_notebook("03"), colour="red")
+
+
+def test_training_control_trains_on_click_with_its_settings() -> None:
+    from dflearn.controls import training_control
+
+    control = training_control(tiny_model, bright_dark(64), bright_dark(32, 1), epochs=2,
+                               learning_rate=1e-2, augment="flip", batch_size=32)
+    control.epochs.value = 1
+    control.button.click()
+    assert len(control.runs) == 1
+    run = control.runs[0]
+    assert run.epochs_run == 1 and run.settings["learning_rate"] == 1e-2 and run.settings["augment"]
+    assert not control.button.disabled
+    with pytest.raises(ValueError, match="learning_rate must be one of"):
+        training_control(tiny_model, bright_dark(8), bright_dark(8), learning_rate=0.5)
