@@ -1,0 +1,437 @@
+"""The seed study's adaptation of Aydogdu & Demirci's age classifier: a grid of small CNNs.
+
+Convolutional stages of 2, 3 or 4 convolutions (:data:`CONV_STAGES`) are crossed with dense
+heads (:data:`DENSE_HEADS`), 12 models in all. Every stage ends at the same feature map
+(``output_size`` x ``output_size`` x ``final_filters``, 4x4x128 for 32x32 inputs), so the heads
+always see the same number of features: the max-pooling after each convolution is planned
+(:func:`pooling_plan`) to make the sizes meet, and :func:`stage_arithmetic` shows the arithmetic.
+
+:func:`train_grid` trains every model in one loop, writing each result to a JSON file as it
+goes: a second call resumes where an interrupted one stopped (:func:`run_grid`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from keras import layers
+
+from dflearn.data import Dataset
+from dflearn.metrics import classification_metrics, log_loss
+from dflearn.models import BN_MOMENTUM, classifier_head, image_input, real_probability, scaled
+from dflearn.plots import axis_label, plot_confusion
+from dflearn.splits import Splits
+from dflearn.training import fit
+
+CONV_STAGES: tuple[int, ...] = (2, 3, 4)
+DENSE_HEADS: tuple[tuple[int, ...], ...] = ((2,), (512, 2), (512, 512, 2), (1024, 512, 256, 2))
+OUTPUT_SIZE = 4          # side of the feature map at the end of every stage (32x32 inputs)
+FINAL_FILTERS = 128      # channels at the end of every stage (before the width multiplier)
+KERNEL = 3               # every convolution is 3x3 with "same" padding
+STUDY_ACCURACY_RANGE = (0.862, 0.924)  # the study's accuracies across its grid (Figure 2)
+BEST_MODEL = "05_grid_best"   # the artifact name notebooks 06 and 07 load
+RESULTS_FILE = "05_grid_results.json"
+RESULTS_VERSION = 1
+TABLE_COLUMNS = ["conv_layers", "head", "parameters", "val_accuracy", "accuracy", "loss",
+                 "precision_macro", "recall_macro", "f1_FAKE", "f1_REAL", "seconds"]
+
+
+class GridError(ValueError):
+    """A grid that cannot be built: bad stage sizes, heads or lists."""
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """One model of the grid: ``n_convs`` convolutions, then dense layers of ``head`` units
+    (the last number is the 2-unit softmax output)."""
+
+    n_convs: int
+    head: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        """E.g. ``3conv_512-2``."""
+        return f"{self.n_convs}conv_{'-'.join(map(str, self.head))}"
+
+    @property
+    def head_label(self) -> str:
+        """E.g. ``[512, 2]``, as the study writes it."""
+        return str(list(self.head))
+
+
+def _check_head(head: Sequence[int]) -> tuple[int, ...]:
+    head = tuple(int(u) for u in head)
+    if not head or head[-1] != 2 or any(u < 1 for u in head):
+        raise GridError(f"A dense head is a list of positive unit counts ending with the 2-unit "
+                        f"output, like [512, 2]; got {list(head)}.")
+    return head
+
+
+def grid_specs(conv_stages: Iterable[int] = CONV_STAGES,
+               heads: Iterable[Sequence[int]] = DENSE_HEADS) -> list[GridSpec]:
+    """Every conv stage crossed with every head, stage-major (the study's 12 models by default)."""
+    stages = [int(n) for n in conv_stages]
+    head_list = [_check_head(h) for h in heads]
+    if not stages or not head_list:
+        raise GridError("The grid needs at least one conv stage and one dense head.")
+    if any(n < 1 for n in stages):
+        raise GridError(f"Conv stages are numbers of convolutions (at least 1), got {stages}.")
+    specs = [GridSpec(n, h) for n in stages for h in head_list]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise GridError(f"The lists repeat a stage or a head: {names}.")
+    return specs
+
+
+def pooling_plan(n_convs: int, input_size: int = 32, output_size: int = OUTPUT_SIZE) -> list[int]:
+    """The max-pooling factor after each convolution (1 = no pooling) so that ``input_size``
+    shrinks to ``output_size``: the halvings needed are spread over the convolutions, earlier
+    ones taking any extra (2 convs: 4, 2; 3 convs: 2, 2, 2; 4 convs: 2, 2, 2, 1)."""
+    if n_convs < 1:
+        raise GridError(f"A stage needs at least one convolution, got {n_convs}.")
+    ratio = input_size / output_size
+    halvings = round(math.log2(ratio)) if ratio >= 1 else -1
+    if halvings < 0 or 2 ** halvings != ratio:
+        raise GridError(f"input_size / output_size must be a power of 2 (got {input_size} / "
+                        f"{output_size}): every stage shrinks the image by 2x2 max-pooling.")
+    return [2 ** (halvings // n_convs + (1 if i < halvings % n_convs else 0)) for i in range(n_convs)]
+
+
+def stage_filters(n_convs: int, final_filters: int = FINAL_FILTERS) -> list[int]:
+    """Filters per convolution, doubling up to ``final_filters`` at the last one
+    (2 convs: 64, 128; 4 convs: 16, 32, 64, 128)."""
+    return [max(1, final_filters // 2 ** (n_convs - 1 - i)) for i in range(n_convs)]
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Output side of a convolution or pooling window: ``floor((size + 2p - k) / s) + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def stage_arithmetic(n_convs: int, input_size: int = 32, output_size: int = OUTPUT_SIZE,
+                     final_filters: int = FINAL_FILTERS) -> pd.DataFrame:
+    """Layer-by-layer sizes of one stage with the formula ``floor((n + 2p - k) / s) + 1``."""
+    rows, size = [], input_size
+    for i, (filters, pool) in enumerate(zip(stage_filters(n_convs, final_filters),
+                                            pooling_plan(n_convs, input_size, output_size)), 1):
+        out = conv_output_size(size, KERNEL, 1, KERNEL // 2)
+        rows.append({"layer": f"conv{i}", "operation": f"conv {KERNEL}x{KERNEL}, same",
+                     "formula": f"({size} + 2*1 - 3) / 1 + 1", "size_in": size, "size_out": out,
+                     "channels": filters})
+        size = out
+        if pool > 1:
+            out = conv_output_size(size, pool, pool)
+            rows.append({"layer": f"pool{i}", "operation": f"max-pool {pool}x{pool}",
+                         "formula": f"({size} - {pool}) / {pool} + 1", "size_in": size,
+                         "size_out": out, "channels": filters})
+            size = out
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def age_classifier(n_convs: int, head: Sequence[int], *, width: float = 1.0, input_size: int = 32,
+                   output_size: int = OUTPUT_SIZE, final_filters: int = FINAL_FILTERS,
+                   dropout: float = 0.25, bn_momentum: float = BN_MOMENTUM) -> keras.Model:
+    """One grid model: ``n_convs`` x (3x3 conv, BatchNorm, ReLU, planned max-pooling), flatten,
+    dense ReLU layers with dropout for every unit count of ``head`` but the last, and the 2-unit
+    softmax. Filters and hidden units are scaled by ``width``; 0-255 pixels in. A lower
+    ``bn_momentum`` lets BatchNorm's running statistics settle within a few batches (tiny runs)."""
+    head = _check_head(head)
+    spec = GridSpec(n_convs, head)
+    inputs, x = image_input(input_size)
+    plan = pooling_plan(n_convs, input_size, output_size)
+    for i, (filters, pool) in enumerate(zip(stage_filters(n_convs, final_filters), plan), 1):
+        x = layers.Conv2D(scaled(filters, width), KERNEL, padding="same", use_bias=False,
+                          name=f"conv{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"conv{i}_bn")(x)
+        x = layers.ReLU(name=f"conv{i}_relu")(x)
+        if pool > 1:
+            x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for j, units in enumerate(head[:-1], 1):
+        x = layers.Dense(scaled(units, width), activation="relu", name=f"dense{j}")(x)
+        x = layers.Dropout(dropout, name=f"dense{j}_dropout")(x)
+    return keras.Model(inputs, classifier_head(x, "softmax"), name=spec.name)
+
+
+def build_grid(conv_stages: Iterable[int] = CONV_STAGES,
+               heads: Iterable[Sequence[int]] = DENSE_HEADS, **options: Any) -> dict[str, keras.Model]:
+    """Every model of the grid, by name; ``options`` go to :func:`age_classifier`."""
+    return {s.name: age_classifier(s.n_convs, s.head, **options) for s in grid_specs(conv_stages, heads)}
+
+
+def dense_head_parameters(n_features: int, units: Sequence[int]) -> int:
+    """Weights and biases of dense layers of ``units`` on ``n_features`` inputs."""
+    total, fan_in = 0, int(n_features)
+    for u in units:
+        total += fan_in * u + u
+        fan_in = u
+    return total
+
+
+# --------------------------------------------------------------------------- resumable loop
+
+
+def load_results(path: str | Path, config: Mapping[str, Any]) -> dict[str, dict]:
+    """Results already in ``path`` for the same ``config``; empty if absent or for other settings."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    if stored.get("version") != RESULTS_VERSION or stored.get("config") != json.loads(json.dumps(config)):
+        return {}
+    return dict(stored.get("results", {}))
+
+
+def write_results(path: str | Path, config: Mapping[str, Any], results: Mapping[str, dict]) -> None:
+    """Write every result so far (through a temporary file, so a crash never leaves half a file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"version": RESULTS_VERSION, "config": dict(config),
+                               "results": dict(results)}), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _score(entry: Mapping[str, Any]) -> tuple[float, float]:
+    return float(entry["val_accuracy"]), -float(entry.get("val_loss", 0.0))
+
+
+def run_grid(specs: Sequence[GridSpec], train_one: Callable[[GridSpec], tuple[dict, Any]],
+             path: str | Path, config: Mapping[str, Any], *, progress: bool = False,
+             keep_best: Callable[[Any, dict], None] | None = None,
+             log: Callable[[str], None] | None = print) -> dict[str, dict]:
+    """Train every spec not yet in ``path`` (for this ``config``), writing after each model.
+
+    ``train_one(spec)`` returns ``(result dict with "val_accuracy", model)``. ``keep_best(model,
+    result)`` is called, before the result is written, whenever a model beats every result so
+    far on validation accuracy. Returns the results of ``specs``, in order.
+    """
+    from tqdm.auto import tqdm
+
+    done = load_results(path, config)
+    todo = [s for s in specs if s.name not in done]
+    if log is not None and len(todo) < len(specs):
+        log(f"Resuming: {len(specs) - len(todo)} of {len(specs)} models already in "
+            f"{Path(path).name}; training the other {len(todo)}.")
+    with tqdm(total=len(specs), initial=len(specs) - len(todo), desc="grid", unit="model",
+              disable=not progress) as bar:
+        for spec in todo:
+            bar.set_postfix_str(spec.name)
+            entry, model = train_one(spec)
+            previous = [done[s.name] for s in specs if s.name in done]
+            if keep_best is not None and all(_score(entry) > _score(e) for e in previous):
+                keep_best(model, entry)
+            done[spec.name] = entry
+            write_results(path, config, done)
+            bar.update(1)
+    return {s.name: done[s.name] for s in specs}
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """How every grid model is trained (the same for all)."""
+
+    epochs: int = 4
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    width: float = 1.0
+    input_size: int = 32
+    output_size: int = OUTPUT_SIZE
+    bn_momentum: float = BN_MOMENTUM
+    run_eagerly: bool = False
+    seed: int = 0
+
+
+def plan_from_settings(settings: Any, seed: int = 0) -> GridPlan:
+    """A :class:`GridPlan` from a notebook's settings: epochs, batch size, width and image size,
+    plus the ``extra`` knobs ``learning_rate``, ``bn_momentum`` and ``run_eagerly``."""
+    known = {"learning_rate", "bn_momentum", "run_eagerly"}
+    extra = {k: v for k, v in settings.extra.items() if k in known}
+    return GridPlan(epochs=settings.epochs, batch_size=settings.batch_size, width=settings.width,
+                    input_size=settings.image_size, seed=seed, **extra)
+
+
+def test_predictions(model: keras.Model, data: Dataset, batch_size: int = 256) -> tuple[dict, np.ndarray]:
+    """The metrics of :func:`dflearn.metrics.evaluate` and the predicted labels, from one pass."""
+    p_real = real_probability(model, data.images, batch_size=batch_size)
+    y_pred = (p_real >= 0.5).astype(int)
+    return {"loss": log_loss(data.labels, p_real),
+            **classification_metrics(data.labels, y_pred, p_real)}, y_pred
+
+
+def train_one_model(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, keras.Model]:
+    """Build, train and measure one grid model: its validation curves and final validation
+    scores, the test metrics and the test predictions (for confusion matrices).
+
+    The seed is reset for every model, so a resumed grid gives the same models as one run.
+    """
+    from dflearn.transfer import compile_for
+
+    keras.utils.set_random_seed(plan.seed)
+    model = age_classifier(spec.n_convs, spec.head, width=plan.width, input_size=plan.input_size,
+                           output_size=plan.output_size, bn_momentum=plan.bn_momentum)
+    compile_for(model, plan.learning_rate, plan.run_eagerly)
+    result = fit(model, splits.train, splits.val, epochs=plan.epochs, batch_size=plan.batch_size,
+                 learning_rate=plan.learning_rate, schedule=None, patience=0, seed=plan.seed,
+                 compile=False)
+    test, y_pred = test_predictions(model, splits.test, max(plan.batch_size, 256))
+    entry = {"name": spec.name, "conv_layers": spec.n_convs, "head": list(spec.head),
+             "parameters": int(model.count_params()), "seconds": result.seconds,
+             "history": result.history, "val_accuracy": result.history["val_accuracy"][-1],
+             "val_loss": result.history["val_loss"][-1], "test": test,
+             "y_true": splits.test.labels.astype(int).tolist(), "y_pred": y_pred.tolist()}
+    return entry, model
+
+
+def grid_config(splits: Splits, plan: GridPlan, dataset: str = "") -> dict[str, Any]:
+    """What the results depend on: a results file for other settings is not resumed."""
+    return {"plan": {k: getattr(plan, k) for k in plan.__dataclass_fields__},
+            "n_train": len(splits.train.labels), "n_val": len(splits.val.labels),
+            "n_test": len(splits.test.labels), "dataset": str(dataset)}
+
+
+def train_grid(specs: Sequence[GridSpec], splits: Splits, plan: GridPlan, path: str | Path, *,
+               dataset: str = "", progress: bool = True,
+               keep_best: Callable[[keras.Model, dict], None] | None = None,
+               log: Callable[[str], None] | None = print) -> dict[str, dict]:
+    """Train every model of ``specs`` on ``splits`` with :func:`run_grid` (resumable)."""
+    return run_grid(specs, lambda spec: train_one_model(spec, splits, plan), path,
+                    grid_config(splits, plan, dataset), progress=progress, keep_best=keep_best,
+                    log=log)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def grid_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The study's Figure 2 table: one row per model, test accuracy, loss, macro precision and
+    recall, per-class F1, plus validation accuracy, parameters and training seconds."""
+    if not results:
+        raise GridError("grid_table needs at least one result.")
+    rows = {}
+    for name, entry in results.items():
+        rows[name] = {"conv_layers": entry["conv_layers"], "head": str(list(entry["head"])),
+                      "parameters": entry["parameters"], "val_accuracy": entry["val_accuracy"],
+                      **entry["test"], "seconds": entry["seconds"]}
+    table = pd.DataFrame.from_dict(rows, orient="index")[TABLE_COLUMNS]
+    table.index.name = "model"
+    return table
+
+
+def study_comparison(table: pd.DataFrame,
+                     reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> pd.DataFrame:
+    """Our lowest, highest and spread of test accuracy over the grid beside the study's."""
+    ours = table["accuracy"].astype(float)
+    low, high = reported
+    frame = pd.DataFrame({"lowest": [ours.min(), low], "highest": [ours.max(), high],
+                          "spread": [ours.max() - ours.min(), high - low]},
+                         index=pd.Index(["ours", "study (Figure 2)"], name="test accuracy"))
+    return frame
+
+
+def findings(table: pd.DataFrame, reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> str:
+    """Which of the study's grid findings hold in ``table``: the accuracy range, and whether the
+    choice of head or of depth moves accuracy more (mean range across rows vs columns)."""
+    low, high = reported
+    ours = table["accuracy"].astype(float)
+    by_stage = table.groupby("conv_layers")["accuracy"].mean()
+    by_head = table.groupby("head", sort=False)["accuracy"].mean()
+    inside = low <= ours.min() and ours.max() <= high
+    spread = ours.max() - ours.min()
+    return (f"Our grid spans {ours.min():.1%} to {ours.max():.1%} (the study: {low:.1%} to "
+            f"{high:.1%}), so {'our range falls inside' if inside else 'our range does not match'} "
+            f"the study's; it spans {100 * spread:.1f} percentage points against the study's "
+            f"{100 * (high - low):.1f}. Averaged over heads, depth moves accuracy by "
+            f"{100 * (by_stage.max() - by_stage.min()):.1f} points (best: {by_stage.idxmax()} "
+            f"conv layers); averaged over depths, the head moves it by "
+            f"{100 * (by_head.max() - by_head.min()):.1f} points (best: {by_head.idxmax()}).")
+
+
+def curves_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Every model's per-epoch history in long form (one row per model and epoch), to save."""
+    rows = []
+    for name, entry in results.items():
+        history = entry["history"]
+        for epoch in range(len(next(iter(history.values()), []))):
+            rows.append({"model": name, "conv_layers": entry["conv_layers"],
+                         "head": str(list(entry["head"])), "epoch": epoch + 1,
+                         **{k: v[epoch] for k, v in history.items() if epoch < len(v)}})
+    return pd.DataFrame(rows)
+
+
+def best_and_worst(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    """Names of the best and the worst model by validation accuracy (then validation loss)."""
+    if not results:
+        raise GridError("best_and_worst needs at least one result.")
+    ranked = sorted(results, key=lambda name: _score(results[name]))
+    return ranked[-1], ranked[0]
+
+
+def plot_accuracy_heatmap(table: pd.DataFrame, metric: str = "accuracy",
+                          title: str = "Test accuracy over the grid") -> plt.Figure:
+    """Heatmap of ``metric`` with conv stages as rows and dense heads as columns."""
+    grid = table.pivot_table(index="conv_layers", columns="head", values=metric, sort=False)
+    fig, ax = plt.subplots(figsize=(1.7 * grid.shape[1] + 2, 0.8 * grid.shape[0] + 1.8))
+    image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    for (r, c), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        ax.text(c, r, f"{value:.3f}", ha="center", va="center",
+                color="white" if value < np.nanmean(grid.to_numpy(dtype=float)) else "black")
+    ax.set_xticks(range(grid.shape[1]), grid.columns)
+    ax.set_yticks(range(grid.shape[0]), grid.index)
+    ax.set_xlabel("dense head (units per layer)")
+    ax.set_ylabel("convolutional stage (conv layers)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=f"{metric} (fraction)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_validation_curves(results: Mapping[str, Mapping[str, Any]],
+                           metrics: Sequence[str] = ("val_loss", "val_accuracy"),
+                           title: str = "Validation curves of the grid") -> plt.Figure:
+    """One column per conv stage and one row per metric, one line per dense head."""
+    stages = sorted({int(r["conv_layers"]) for r in results.values()})
+    fig, axes = plt.subplots(len(metrics), len(stages), figsize=(4.2 * len(stages), 3.0 * len(metrics)),
+                             squeeze=False, sharey="row")
+    for col, stage in enumerate(stages):
+        for row, metric in enumerate(metrics):
+            ax = axes[row, col]
+            for entry in (r for r in results.values() if int(r["conv_layers"]) == stage):
+                values = entry["history"].get(metric, [])
+                ax.plot(np.arange(1, len(values) + 1), values, marker="o",
+                        label=str(list(entry["head"])))
+            ax.set_title(f"{stage} conv layers: {metric}")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(axis_label(metric))
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0, -1].legend(title="dense head", fontsize=8, loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_best_worst(results: Mapping[str, Mapping[str, Any]],
+                    title: str = "Test confusion matrices (as in the study's Figure 3)") -> plt.Figure:
+    """Confusion matrices of the best and the worst model side by side."""
+    best, worst = best_and_worst(results)
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.4))
+    for ax, which, name in zip(axes, ("best", "worst"), (best, worst)):
+        entry = results[name]
+        plot_confusion(entry["y_true"], entry["y_pred"], ax=ax,
+                       title=f"{which}: {name} (acc {entry['test']['accuracy']:.3f})")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

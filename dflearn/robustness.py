@@ -1,0 +1,488 @@
+"""How far a detector's accuracy carries: other datasets, perturbed images and leaked test images.
+
+* :func:`load_labelled_folder` loads any folder of ``REAL/`` and ``FAKE/`` images, in the CIFAKE
+  layout (``root/{train,test}/{REAL,FAKE}``) or flat (``root/{REAL,FAKE}``), at any image size;
+* :data:`PERTURBATIONS` (JPEG re-compression, Gaussian blur, down- and up-resizing, Gaussian
+  noise) and :func:`robustness_curves` measure accuracy at several strengths, one curve per model;
+* :class:`BlurJpeg` is Wang et al. (2020)'s Blur+JPEG training augmentation as a Keras layer;
+* :func:`leakage_table` compares accuracy with and without test images that also sit in training;
+* :func:`versus_study` puts the study's 96.96% -> 81.1% beside our models' drop.
+
+Images are ``uint8`` batches ``(N, H, W, 3)`` of 0-255 pixels, labels ``FAKE = 0``, ``REAL = 1``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from PIL import Image
+from scipy import ndimage
+
+from dflearn import data as data_io
+from dflearn.data import CLASS_NAMES, SPLITS, Dataset, DatasetError, DatasetWarning, concat
+from dflearn.duplicates import drop_duplicates
+from dflearn.features import check_images
+from dflearn.metrics import classification_metrics, log_loss
+from dflearn.models import REPORTED, real_probability
+from dflearn.paths import embedded_data_dir
+from dflearn.splits import balanced_subset
+
+if TYPE_CHECKING:
+    from dflearn.session import Session
+
+FLAT_LAYOUT_HELP = ("Expected either the CIFAKE layout ROOT/{train,test}/{REAL,FAKE}/ or a flat "
+                    "ROOT/{REAL,FAKE}/ folder of .jpg/.jpeg/.png images.")
+
+
+# --------------------------------------------------------------------------- a second dataset
+
+
+def _flat_listing(root: Path) -> tuple[list[str], np.ndarray]:
+    """The image files of a flat ``root/{REAL,FAKE}`` folder (FAKE first, by file name)."""
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(CLASS_NAMES):
+        folder = root / name
+        if not folder.is_dir():
+            present = sorted(p.name for p in root.iterdir() if p.is_dir())
+            raise DatasetError(f"Class folder missing: {folder} (sub-folders present: "
+                               f"{present or 'none'}). {FLAT_LAYOUT_HELP}")
+        files = sorted(p for p in folder.iterdir()
+                       if p.suffix.lower() in data_io.IMAGE_SUFFIXES and not p.name.startswith("."))
+        if not files:
+            raise DatasetError(f"Class folder is empty: {folder} holds no .jpg/.jpeg/.png images.")
+        paths.extend(str(p) for p in files)
+        labels.extend([label] * len(files))
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def load_labelled_folder(root: str | os.PathLike, split: str | None = None, *,
+                         image_size: int | None = None, skip_corrupt: bool = False) -> Dataset:
+    """Load labelled images from any REAL/FAKE folder, resized to ``image_size`` if given.
+
+    ``root`` may have the CIFAKE layout (then ``split`` picks ``"train"`` or ``"test"``; ``None``
+    pools both) or hold ``REAL/`` and ``FAKE/`` directly (``split`` must then be ``None``).
+    CIFAKE-layout folders go through :func:`dflearn.data.load_cifake` (and its cache); flat
+    folders use the same decoding and conversion code, without a cache.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"Dataset folder not found: {root}. {FLAT_LAYOUT_HELP}")
+    if all((root / s).is_dir() for s in SPLITS):
+        if split is None:
+            return concat(data_io.load_cifake(root, s, image_size=image_size,
+                                              skip_corrupt=skip_corrupt) for s in SPLITS)
+        return data_io.load_cifake(root, split, image_size=image_size, skip_corrupt=skip_corrupt)
+    if split is not None:
+        raise DatasetError(f"{root} has no train/ and test/ folders, so split={split!r} cannot be "
+                           f"used; pass split=None for a flat REAL/FAKE folder.")
+    paths, labels = _flat_listing(root)
+    # dflearn.data has no public "decode these files" hook yet: reuse its private helpers.
+    decoded = data_io._decode_all(paths, None)
+    ds, notes = data_io._assemble(paths, labels, decoded, image_size, skip_corrupt)
+    for note in notes:
+        warnings.warn(DatasetWarning(f"{root}: {note}"), stacklevel=2)
+    return ds
+
+
+def write_labelled_folder(ds: Dataset, root: str | os.PathLike, suffix: str = ".png",
+                          quality: int = 95) -> Path:
+    """Write ``ds`` as a flat ``root/{REAL,FAKE}/NNNNN<suffix>`` folder (JPEG at ``quality``)."""
+    if suffix not in (".png", ".jpg"):
+        raise ValueError(f"suffix must be '.png' or '.jpg', got {suffix!r}.")
+    root = Path(root)
+    for i, (image, label) in enumerate(zip(check_images(ds.images), ds.labels)):
+        folder = root / CLASS_NAMES[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        options = {"quality": quality} if suffix == ".jpg" else {}
+        Image.fromarray(image).save(folder / f"{i:05d}{suffix}", **options)
+    return root
+
+
+SHIFTED_SIZE = 48
+SHIFTED_QUALITY = 75
+
+
+def shifted_copy(ds: Dataset, root: str | os.PathLike, size: int = SHIFTED_SIZE,
+                 quality: int = SHIFTED_QUALITY) -> Path:
+    """Write ``ds`` enlarged to ``size`` pixels (bicubic) as JPEGs of ``quality`` in a flat
+    ``root/{REAL,FAKE}`` folder: the same pictures through a different imaging pipeline."""
+    enlarged = Dataset(resize_images(ds.images, size), ds.labels, ds.paths)
+    return write_labelled_folder(enlarged, root, suffix=".jpg", quality=quality)
+
+
+def second_dataset(session: "Session", test: Dataset, path: str | os.PathLike | None = None,
+                   n_per_class: int | None = None, seed: int = 0) -> tuple[Dataset, str]:
+    """A dataset other than the one the session trains on, and a sentence saying what it is.
+
+    * ``path`` given: that folder (CIFAKE layout: both splits pooled; or flat REAL/FAKE).
+    * training on CIFAKE (not the practice set): the embedded practice set, both splits pooled
+      (REAL photo crops, FAKE images from a small DCGAN: another generator, other pictures).
+    * training on the practice set: no second real source exists offline, so ``test`` is
+      written out enlarged to 48x48 and re-saved as JPEG quality 75, then loaded back: a shifted
+      copy of the test images, not new pictures or new fakes.
+
+    At most ``n_per_class`` images per class are kept (drawn at random, seeded). Images keep
+    the size they have on disk; :func:`fit_to_model` resizes them per model.
+    """
+    if path:
+        ds, what = load_labelled_folder(path), f"the folder given ({path})"
+    elif not session.dataset.is_embedded:
+        ds = load_labelled_folder(embedded_data_dir())
+        what = ("the embedded practice set (other photos; fakes from a small DCGAN, "
+                "not Stable Diffusion)")
+    else:
+        with tempfile.TemporaryDirectory(prefix="dflearn-shifted-") as tmp:
+            shifted_copy(test, tmp)
+            ds = load_labelled_folder(tmp)
+        what = (f"the practice test images enlarged to {SHIFTED_SIZE}x{SHIFTED_SIZE} and re-saved "
+                f"as JPEG quality {SHIFTED_QUALITY} (a shifted copy, not a new source)")
+    if n_per_class is not None:
+        ds = balanced_subset(ds, min(n_per_class, *ds.counts().values()), seed)
+    return ds, what
+
+
+def resize_images(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize every image to ``size`` (square side or ``(height, width)``), bicubic, as the
+    loader does; images already that size are returned unchanged."""
+    images = check_images(images)
+    target = (size, size) if isinstance(size, int) else tuple(size)
+    if images.shape[1:3] == target:
+        return images
+    return np.stack([data_io._resize(image, target) for image in images])
+
+
+def model_input_size(model: keras.Model) -> tuple[int, int]:
+    """The ``(height, width)`` a Keras image model expects."""
+    shape = model.input_shape
+    if len(shape) != 4 or shape[1] is None or shape[2] is None:
+        raise ValueError(f"Model {model.name!r} has input shape {shape}; expected (None, H, W, 3).")
+    return int(shape[1]), int(shape[2])
+
+
+def fit_to_model(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """``images`` resized to the input size of ``model`` (unchanged when they already fit)."""
+    return resize_images(images, model_input_size(model))
+
+
+def _scores(model: keras.Model, image_sets: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """P(REAL) for several image sets, each resized for ``model``, in one ``predict`` call."""
+    sized = [fit_to_model(model, images) for images in image_sets]
+    p_real = real_probability(model, np.concatenate(sized))
+    return np.split(p_real, np.cumsum([len(images) for images in sized])[:-1])
+
+
+def _metrics(labels: np.ndarray, p_real: np.ndarray) -> dict[str, float]:
+    """The row :func:`dflearn.metrics.evaluate` gives, from P(REAL) already computed."""
+    return {"loss": log_loss(labels, p_real),
+            **classification_metrics(labels, (p_real >= 0.5).astype(int), p_real)}
+
+
+def evaluate_models(models: Mapping[str, keras.Model], datasets: Mapping[str, Dataset],
+                    columns: Sequence[str] = ("accuracy", "recall_FAKE", "recall_REAL", "roc_auc")
+                    ) -> pd.DataFrame:
+    """One row per (model, dataset) with the given columns of :func:`dflearn.metrics.evaluate`;
+    each dataset is resized to what each model needs."""
+    rows = []
+    for model_name, model in models.items():
+        scores = _scores(model, [ds.images for ds in datasets.values()])
+        for (data_name, ds), p_real in zip(datasets.items(), scores):
+            row = _metrics(ds.labels, p_real)
+            rows.append({"model": model_name, "dataset": data_name, "images": len(ds.labels),
+                         **{c: row[c] for c in columns}})
+    return pd.DataFrame(rows).set_index(["model", "dataset"])
+
+
+# The study's Personal CNN: validation accuracy on CIFAKE, and accuracy on its second dataset.
+STUDY_SAME_SOURCE = REPORTED["personal"]
+STUDY_SECOND = 0.811
+DROP_POINTS = 5.0  # a fall of at least this many points counts as "accuracy does not carry"
+
+
+def versus_study(table: pd.DataFrame, same: str, other: str) -> pd.DataFrame:
+    """The study's numbers beside ours: one row for the study's Personal CNN (96.96% on CIFAKE,
+    81.1% on its second dataset) and one per model of ``table`` (from :func:`evaluate_models`),
+    with the accuracy on the datasets named ``same`` and ``other``, the drop in percentage
+    points and whether the study's finding holds for that model (a drop of at least
+    :data:`DROP_POINTS` points)."""
+    accuracy = table["accuracy"].unstack("dataset")
+    missing = [name for name in (same, other) if name not in accuracy.columns]
+    if missing:
+        raise ValueError(f"Dataset(s) {missing} not in the table; it has {list(accuracy.columns)}.")
+    rows = {"study: Personal CNN (CIFAKE -> its second dataset)":
+            {"same_source": STUDY_SAME_SOURCE, "second_dataset": STUDY_SECOND}}
+    for model in dict.fromkeys(table.index.get_level_values("model")):  # the table's order
+        rows[f"ours: {model}"] = {"same_source": accuracy.loc[model, same],
+                                  "second_dataset": accuracy.loc[model, other]}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out["drop_points"] = 100 * (out["same_source"] - out["second_dataset"])
+    out["finding_holds"] = out["drop_points"] >= DROP_POINTS
+    out.index.name = "model"
+    return out
+
+
+# --------------------------------------------------------------------------- perturbations
+
+
+def _as_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def jpeg(images: np.ndarray, quality: float, seed: int = 0) -> np.ndarray:
+    """Re-encode every image as a JPEG of ``quality`` (1-100, Pillow's 4:2:0 default)."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be between 1 and 100, got {quality!r}.")
+    out = np.empty_like(check_images(images))
+    for i, image in enumerate(images):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=int(quality))
+        buffer.seek(0)
+        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
+    return out
+
+
+def blur(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """Gaussian blur of standard deviation ``sigma`` pixels (0 = unchanged), edges reflected;
+    the same kernel as :class:`BlurJpeg` (3 sigma wide)."""
+    if sigma < 0:
+        raise ValueError(f"blur sigma must be at least 0 pixels, got {sigma!r}.")
+    images = check_images(images)
+    if sigma == 0:
+        return images.copy()
+    return _as_uint8(ndimage.gaussian_filter(images.astype(np.float32), sigma=(0, sigma, sigma, 0),
+                                             mode="mirror", truncate=3.0))
+
+
+def rescale(images: np.ndarray, scale: float, seed: int = 0) -> np.ndarray:
+    """Shrink each image by ``scale`` (0 < scale <= 1), then enlarge it back, both bicubic:
+    the detail a smaller copy of the picture loses."""
+    if not 0 < scale <= 1:
+        raise ValueError(f"resize scale must be in (0, 1], got {scale!r}.")
+    images = check_images(images)
+    height, width = images.shape[1:3]
+    small = (max(1, round(height * scale)), max(1, round(width * scale)))
+    if small == (height, width):
+        return images.copy()
+    return resize_images(resize_images(images, small), (height, width))
+
+
+def noise(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """Add Gaussian noise of standard deviation ``sigma`` grey levels (0-255 scale), seeded."""
+    if sigma < 0:
+        raise ValueError(f"noise sigma must be at least 0 grey levels, got {sigma!r}.")
+    images = check_images(images)
+    rng = np.random.default_rng(seed)
+    return _as_uint8(images + rng.normal(0.0, sigma, size=images.shape))
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """An image degradation, the strengths to try (mildest first) and the x-axis label."""
+
+    name: str
+    apply: Callable[[np.ndarray, float, int], np.ndarray]
+    levels: tuple[float, ...]
+    axis_label: str
+
+
+PERTURBATIONS: Mapping[str, Perturbation] = {
+    "jpeg": Perturbation("jpeg", jpeg, (100, 90, 75, 50, 30, 10), "JPEG quality (1-100)"),
+    "blur": Perturbation("blur", blur, (0.0, 0.5, 1.0, 1.5, 2.0), "blur sigma (pixels)"),
+    "resize": Perturbation("resize", rescale, (1.0, 0.75, 0.5, 0.375, 0.25),
+                           "shrink factor (1 = unchanged)"),
+    "noise": Perturbation("noise", noise, (0.0, 2.0, 4.0, 8.0, 16.0), "noise sigma (grey levels)"),
+}
+
+
+def perturb(images: np.ndarray, name: str, level: float, seed: int = 0) -> np.ndarray:
+    """Apply perturbation ``name`` (a key of :data:`PERTURBATIONS`) at strength ``level``."""
+    if name not in PERTURBATIONS:
+        raise ValueError(f"Unknown perturbation {name!r}: use one of {', '.join(PERTURBATIONS)}.")
+    return PERTURBATIONS[name].apply(images, level, seed)
+
+
+def robustness_curves(models: Mapping[str, keras.Model], ds: Dataset,
+                      perturbations: Sequence[str] = tuple(PERTURBATIONS),
+                      levels: Mapping[str, Sequence[float]] | None = None,
+                      seed: int = 0) -> pd.DataFrame:
+    """Accuracy and ROC-AUC of every model on ``ds`` under every perturbation and strength.
+
+    Each perturbed copy is made once (at the data's own size) and then resized for each model.
+    ``levels`` overrides the strengths of some perturbations. Returns one row per
+    (perturbation, level, model), with the model's accuracy on the clean images alongside.
+    """
+    if not models:
+        raise ValueError("robustness_curves needs at least one model.")
+    unknown = [p for p in perturbations if p not in PERTURBATIONS]
+    if unknown:
+        raise ValueError(f"Unknown perturbation(s) {unknown}: use {', '.join(PERTURBATIONS)}.")
+    variants = [(pert, float(level), perturb(ds.images, pert, level, seed))
+                for pert in perturbations
+                for level in (levels or {}).get(pert, PERTURBATIONS[pert].levels)]
+    scores = {name: _scores(model, [ds.images] + [images for _, _, images in variants])
+              for name, model in models.items()}
+    clean = {name: _metrics(ds.labels, p_real[0])["accuracy"] for name, p_real in scores.items()}
+    rows = []
+    for i, (pert, level, _) in enumerate(variants, start=1):
+        for name in models:
+            row = _metrics(ds.labels, scores[name][i])
+            rows.append({"perturbation": pert, "level": level, "model": name,
+                         "accuracy": row["accuracy"], "roc_auc": row["roc_auc"],
+                         "clean_accuracy": clean[name]})
+    return pd.DataFrame(rows)
+
+
+def plot_robustness(curves: pd.DataFrame, metric: str = "accuracy",
+                    title: str = "Robustness to image degradations") -> plt.Figure:
+    """One panel per perturbation, one line per model (``metric`` vs strength), with each
+    model's clean accuracy dotted and chance (0.5) dashed."""
+    names = list(dict.fromkeys(curves["perturbation"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, pert in zip(axes.flat, names):
+        part = curves[curves["perturbation"] == pert]
+        for i, (model, rows) in enumerate(part.groupby("model", sort=False)):
+            colour = f"C{i}"
+            ax.plot(rows["level"], rows[metric], marker="o", color=colour, label=model)
+            if metric == "accuracy":
+                ax.axhline(rows["clean_accuracy"].iloc[0], color=colour, linestyle=":", linewidth=1)
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+        if pert == "jpeg" or pert == "resize":
+            ax.invert_xaxis()  # stronger degradation to the right, as in the other panels
+        ax.set_xlabel(PERTURBATIONS[pert].axis_label if pert in PERTURBATIONS else pert)
+        ax.set_title(pert)
+    axes.flat[0].set_ylabel(f"{metric} (fraction)")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{title} (dotted: clean accuracy, dashed: chance)")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- Blur+JPEG augmentation
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class BlurJpeg(keras.layers.Layer):
+    """Wang et al. (2020)'s "Blur+JPEG" augmentation: with probability ``blur_prob`` blur an image
+    with a Gaussian of sigma drawn from ``sigma_range`` (pixels), then with probability
+    ``jpeg_prob`` re-encode it as a JPEG of quality drawn from ``quality_range``.
+
+    Wang et al. used sigma in [0, 3] on 256-pixel images and quality in [30, 100] with
+    probability 0.5 each; on 32-pixel images a 3-pixel blur erases everything, so the default
+    sigma range here is [0, 1]. Works on 0-255 float batches, only when ``training``. TensorFlow
+    backend only (it calls ``tf.image.adjust_jpeg_quality``).
+    """
+
+    def __init__(self, blur_prob: float = 0.5, jpeg_prob: float = 0.5,
+                 sigma_range: tuple[float, float] = (0.0, 1.0),
+                 quality_range: tuple[int, int] = (30, 100), seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        for name, p in (("blur_prob", blur_prob), ("jpeg_prob", jpeg_prob)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}.")
+        if not 0 <= sigma_range[0] <= sigma_range[1]:
+            raise ValueError(f"sigma_range must be (low, high) with 0 <= low <= high, "
+                             f"got {sigma_range}.")
+        if not 1 <= quality_range[0] <= quality_range[1] <= 100:
+            raise ValueError(f"quality_range must lie within 1..100, low first, "
+                             f"got {quality_range}.")
+        self.blur_prob, self.jpeg_prob = float(blur_prob), float(jpeg_prob)
+        self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
+        self.quality_range = (int(quality_range[0]), int(quality_range[1]))
+        self.seed = seed
+        self.radius = max(1, int(np.ceil(3 * self.sigma_range[1])))
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, n: tf.Tensor, low: float, high: float) -> tf.Tensor:
+        return keras.random.uniform((n,), low, high, seed=self.seed_generator)
+
+    def _blur(self, images: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+        """Blur image ``i`` with ``sigma[i]`` (0 leaves it unchanged): one separable depthwise
+        convolution with the batch folded into the channels, edges reflected."""
+        n, h, w = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+        x = tf.range(-self.radius, self.radius + 1, dtype=tf.float32)
+        safe = tf.maximum(sigma, 1e-3)[:, None]
+        kernel = tf.exp(-0.5 * tf.square(x[None, :] / safe))
+        kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # (N, K)
+        kernel = tf.repeat(kernel, 3, axis=0)  # one kernel per channel: (N * 3, K)
+        folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, h, w, n * 3])
+        r = self.radius
+        padded = tf.pad(folded, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
+        k = tf.transpose(kernel)  # (K, N * 3)
+        rows = tf.nn.depthwise_conv2d(padded, k[:, None, :, None], [1, 1, 1, 1], "VALID")
+        both = tf.nn.depthwise_conv2d(rows, k[None, :, :, None], [1, 1, 1, 1], "VALID")
+        return tf.transpose(tf.reshape(both, [h, w, n, 3]), [2, 0, 1, 3])
+
+    def _jpeg(self, images: tf.Tensor, quality: tf.Tensor) -> tf.Tensor:
+        """Re-encode image ``i`` as a JPEG of ``quality[i]``, one image at a time."""
+        def one(args: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+            image, q = args
+            encoded = tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), q)
+            return tf.cast(encoded, tf.float32)
+
+        return tf.map_fn(one, (images, quality), fn_output_signature=tf.float32)
+
+    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
+        """Blur, then JPEG-compress, a random subset of the batch (only when ``training``)."""
+        if not training:
+            return images
+        images = tf.cast(images, tf.float32)
+        n = tf.shape(images)[0]
+        do_blur = self._uniform(n, 0.0, 1.0) < self.blur_prob
+        sigma = self._uniform(n, *self.sigma_range)
+        sigma = tf.where(do_blur, sigma, tf.zeros_like(sigma))
+        images = self._blur(images, sigma)
+        images = tf.clip_by_value(tf.round(images), 0.0, 255.0)
+        do_jpeg = self._uniform(n, 0.0, 1.0) < self.jpeg_prob
+        low, high = self.quality_range
+        quality = tf.cast(tf.floor(self._uniform(n, low, high + 1)), tf.int32)
+        quality = tf.minimum(quality, high)
+        compressed = self._jpeg(images, quality)
+        return tf.where(do_jpeg[:, None, None, None], compressed, images)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output has the input's shape."""
+        return input_shape
+
+    def get_config(self) -> dict:
+        """The constructor arguments, for saving and cloning."""
+        return {**super().get_config(), "blur_prob": self.blur_prob, "jpeg_prob": self.jpeg_prob,
+                "sigma_range": self.sigma_range, "quality_range": self.quality_range,
+                "seed": self.seed}
+
+
+# --------------------------------------------------------------------------- leakage
+
+
+def leakage_table(model: keras.Model, train: Dataset, test: Dataset) -> pd.DataFrame:
+    """Accuracy on the whole test set and on the test set without images that repeat (within
+    the test set, or from the training set), with the number of images in each."""
+    cleaned = drop_duplicates(test, against=train)
+    sets = {"all test images": test, "without duplicates of training images": cleaned}
+    table = evaluate_models({"model": model}, sets, columns=("accuracy",)).droplevel("model")
+    table.index.name = "test set"
+    return table
+
+
+def inject_leak(test: Dataset, train: Dataset, n: int, seed: int = 0) -> Dataset:
+    """A leaky copy of ``test``: ``n`` of its images replaced by randomly chosen training images
+    (with their labels), as happens when duplicates straddle a train/test split."""
+    most = min(len(test.labels), len(train.labels))
+    if not 0 <= n <= most:
+        raise ValueError(f"n must be between 0 and {most}, got {n}.")
+    rng = np.random.default_rng(seed)
+    replaced = rng.choice(len(test.labels), size=n, replace=False)
+    keep = np.setdiff1d(np.arange(len(test.labels)), replaced)
+    leaked = train.subset(rng.choice(len(train.labels), size=n, replace=False))
+    return concat([test.subset(keep), leaked])

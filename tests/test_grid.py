@@ -1,0 +1,279 @@
+"""Tests for dflearn.grid: the stage arithmetic, the grid builder and the resumable loop."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from dflearn import grid  # noqa: E402
+from dflearn.data import Dataset  # noqa: E402
+from dflearn.splits import Splits  # noqa: E402
+
+
+def fake_entry(spec: grid.GridSpec, val_accuracy: float) -> dict:
+    """A result as train_one_model writes it, with made-up numbers."""
+    y_true = [0, 0, 1, 1]
+    return {"name": spec.name, "conv_layers": spec.n_convs, "head": list(spec.head),
+            "parameters": 10 * spec.n_convs, "seconds": 0.1,
+            "history": {"val_loss": [0.7, 0.6], "val_accuracy": [0.5, val_accuracy]},
+            "val_accuracy": val_accuracy, "val_loss": 1 - val_accuracy,
+            "test": {"loss": 0.5, "accuracy": val_accuracy, "precision_macro": 0.5,
+                     "recall_macro": 0.5, "f1_FAKE": 0.5, "f1_REAL": 0.5},
+            "y_true": y_true, "y_pred": [0, 1, 1, 1]}
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+def test_default_grid_is_the_studys_twelve_models():
+    specs = grid.grid_specs()
+    assert len(specs) == 12
+    assert [s.name for s in specs[:4]] == ["2conv_2", "2conv_512-2", "2conv_512-512-2",
+                                           "2conv_1024-512-256-2"]
+    assert {s.n_convs for s in specs} == {2, 3, 4}
+
+
+def test_changing_a_list_changes_the_grid():
+    specs = grid.grid_specs([1, 2], [[2], [64, 2], [32, 32, 2]])
+    assert [s.name for s in specs] == ["1conv_2", "1conv_64-2", "1conv_32-32-2",
+                                       "2conv_2", "2conv_64-2", "2conv_32-32-2"]
+
+
+@pytest.mark.parametrize("heads", [[[512]], [[512, 3]], [[]], [[0, 2]]])
+def test_bad_heads_are_refused(heads):
+    with pytest.raises(grid.GridError, match="ending with the 2-unit"):
+        grid.grid_specs([2], heads)
+
+
+def test_repeated_entries_are_refused():
+    with pytest.raises(grid.GridError, match="repeat"):
+        grid.grid_specs([2, 2], [[2]])
+
+
+@pytest.mark.parametrize("n_convs, plan", [(1, [8]), (2, [4, 2]), (3, [2, 2, 2]),
+                                           (4, [2, 2, 2, 1]), (5, [2, 2, 2, 1, 1])])
+def test_pooling_plan_always_shrinks_32_to_4(n_convs, plan):
+    assert grid.pooling_plan(n_convs, 32, 4) == plan
+    assert np.prod(plan) == 8
+
+
+def test_pooling_plan_refuses_sizes_that_cannot_meet():
+    with pytest.raises(grid.GridError, match="power of 2"):
+        grid.pooling_plan(2, 32, 5)
+    with pytest.raises(grid.GridError, match="power of 2"):
+        grid.pooling_plan(2, 4, 8)
+
+
+@pytest.mark.parametrize("args, expected", [((32, 3, 1, 1), 32), ((32, 2, 2, 0), 16),
+                                            ((32, 4, 4, 0), 8), ((7, 3, 2, 1), 4), ((32, 3, 1, 0), 30)])
+def test_conv_output_size(args, expected):
+    assert grid.conv_output_size(*args) == expected
+
+
+@pytest.mark.parametrize("n_convs", [2, 3, 4])
+def test_stage_arithmetic_ends_at_the_output_size(n_convs):
+    table = grid.stage_arithmetic(n_convs, 32, 4)
+    assert table["size_out"].iloc[-1] == 4
+    assert table["channels"].iloc[-1] == grid.FINAL_FILTERS
+    assert (table["size_in"].iloc[1:].to_numpy() == table["size_out"].iloc[:-1].to_numpy()).all()
+
+
+def test_every_model_ends_at_the_same_feature_map_and_matches_the_arithmetic():
+    models = grid.build_grid(width=0.125)
+    assert len(models) == 12
+    for name, model in models.items():
+        n_convs = int(name[0])
+        last = model.get_layer(f"pool{n_convs}" if n_convs < 4 else f"conv{n_convs}_relu")
+        assert tuple(last.output.shape[1:]) == (4, 4, 16), name
+        assert model.get_layer("flatten").output.shape[-1] == 256
+        assert model.output_shape == (None, 2)
+        sizes = grid.stage_arithmetic(n_convs)["size_out"]
+        for layer_name, size in sizes.items():
+            assert model.get_layer(layer_name).output.shape[1] == size, (name, layer_name)
+
+
+def test_dense_head_parameters_match_keras():
+    model = grid.age_classifier(2, [64, 32, 2], width=1.0)
+    dense = sum(layer.count_params() for layer in model.layers if layer.name.startswith("dense")
+                or layer.name == "softmax")
+    assert grid.dense_head_parameters(4 * 4 * 128, [64, 32, 2]) == dense
+
+
+# --------------------------------------------------------------------------- resumable loop
+
+
+class Trainer:
+    """A fake train_one: records the specs it trains and can fail at a given call."""
+
+    def __init__(self, accuracies: dict[str, float], fail_at: int | None = None):
+        self.accuracies = accuracies
+        self.fail_at = fail_at
+        self.trained: list[str] = []
+
+    def __call__(self, spec: grid.GridSpec) -> tuple[dict, str]:
+        if self.fail_at is not None and len(self.trained) == self.fail_at:
+            raise KeyboardInterrupt("interrupted")
+        self.trained.append(spec.name)
+        return fake_entry(spec, self.accuracies[spec.name]), f"model-{spec.name}"
+
+
+@pytest.fixture
+def specs():
+    return grid.grid_specs([2, 3], [[2], [8, 2]])
+
+
+@pytest.fixture
+def accuracies(specs):
+    return dict(zip([s.name for s in specs], [0.6, 0.9, 0.7, 0.8]))
+
+
+def test_an_interrupted_grid_resumes_without_retraining(tmp_path, specs, accuracies):
+    path = tmp_path / "grid.json"
+    config = {"epochs": 1}
+    first = Trainer(accuracies, fail_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        grid.run_grid(specs, first, path, config, log=None)
+    assert first.trained == ["2conv_2", "2conv_8-2"]
+    assert set(json.loads(path.read_text())["results"]) == set(first.trained)
+
+    messages = []
+    second = Trainer(accuracies)
+    results = grid.run_grid(specs, second, path, config, log=messages.append)
+    assert second.trained == ["3conv_2", "3conv_8-2"]
+    assert list(results) == [s.name for s in specs]
+    assert "2 of 4 models already" in messages[0]
+
+    third = Trainer(accuracies)
+    grid.run_grid(specs, third, path, config, log=None)
+    assert third.trained == []
+
+
+def test_other_settings_start_the_grid_again(tmp_path, specs, accuracies):
+    path = tmp_path / "grid.json"
+    grid.run_grid(specs, Trainer(accuracies), path, {"epochs": 1}, log=None)
+    again = Trainer(accuracies)
+    grid.run_grid(specs, again, path, {"epochs": 2}, log=None)
+    assert again.trained == [s.name for s in specs]
+
+
+def test_a_new_head_trains_only_the_new_models(tmp_path, specs, accuracies):
+    path = tmp_path / "grid.json"
+    grid.run_grid(specs, Trainer(accuracies), path, {}, log=None)
+    bigger = grid.grid_specs([2, 3], [[2], [8, 2], [4, 2]])
+    more = Trainer({**accuracies, "2conv_4-2": 0.5, "3conv_4-2": 0.5})
+    results = grid.run_grid(bigger, more, path, {}, log=None)
+    assert more.trained == ["2conv_4-2", "3conv_4-2"]
+    assert len(results) == 6
+
+
+def test_a_corrupt_results_file_is_ignored(tmp_path, specs, accuracies):
+    path = tmp_path / "grid.json"
+    path.write_text("{not json")
+    trainer = Trainer(accuracies)
+    grid.run_grid(specs, trainer, path, {}, log=None)
+    assert len(trainer.trained) == 4
+
+
+def test_keep_best_follows_validation_accuracy_across_a_resume(tmp_path, specs, accuracies):
+    path = tmp_path / "grid.json"
+    kept = []
+    keep = lambda model, entry: kept.append(model)  # noqa: E731
+    with pytest.raises(KeyboardInterrupt):
+        grid.run_grid(specs, Trainer(accuracies, fail_at=3), path, {}, keep_best=keep, log=None)
+    grid.run_grid(specs, Trainer(accuracies), path, {}, keep_best=keep, log=None)
+    # 0.6 then 0.9 are new bests; 0.7 and (after the resume) 0.8 are not.
+    assert kept == ["model-2conv_2", "model-2conv_8-2"]
+
+
+def test_train_one_model_measures_a_real_model():
+    rng = np.random.default_rng(0)
+
+    def data(n: int) -> Dataset:
+        return Dataset(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), np.arange(n) % 2,
+                       np.array([f"{i}.jpg" for i in range(n)]))
+
+    splits = Splits(data(16), data(8), data(10))
+    plan = grid.GridPlan(epochs=2, batch_size=8, width=0.125, run_eagerly=True)
+    entry, model = grid.train_one_model(grid.GridSpec(2, (8, 2)), splits, plan)
+    assert entry["name"] == "2conv_8-2" and model.name == "2conv_8-2"
+    assert len(entry["history"]["val_accuracy"]) == 2
+    assert entry["val_accuracy"] == entry["history"]["val_accuracy"][-1]
+    assert len(entry["y_pred"]) == 10 and set(entry["y_pred"]) <= {0, 1}
+    assert entry["test"]["accuracy"] == pytest.approx(
+        np.mean(np.array(entry["y_pred"]) == splits.test.labels))
+    json.dumps(entry)  # the results file must be able to hold it
+
+
+# --------------------------------------------------------------------------- results
+
+
+def test_table_best_worst_and_plots(specs, accuracies):
+    results = {s.name: fake_entry(s, accuracies[s.name]) for s in specs}
+    table = grid.grid_table(results)
+    assert list(table.columns) == grid.TABLE_COLUMNS
+    assert table.loc["2conv_8-2", "head"] == "[8, 2]"
+    assert grid.best_and_worst(results) == ("2conv_8-2", "2conv_2")
+
+    fig = grid.plot_accuracy_heatmap(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["[2]", "[8, 2]"]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    fig = grid.plot_best_worst(results)
+    assert "2conv_8-2" in fig.axes[0].get_title() and "2conv_2" in fig.axes[1].get_title()
+    fig = grid.plot_validation_curves(results)
+    assert len(fig.axes) == 4 and all(ax.get_ylabel() for ax in fig.axes)
+    matplotlib.pyplot.close("all")
+
+
+def test_study_comparison_and_findings(specs, accuracies):
+    table = grid.grid_table({s.name: fake_entry(s, accuracies[s.name]) for s in specs})
+    frame = grid.study_comparison(table)
+    assert frame.loc["ours", "lowest"] == 0.6 and frame.loc["ours", "highest"] == 0.9
+    assert frame.loc["study (Figure 2)", "lowest"] == 0.862
+    assert frame.loc["ours", "spread"] == pytest.approx(0.3)
+    text = grid.findings(table)
+    assert "60.0% to 90.0%" in text and "does not match" in text
+    # stages: 2 -> (0.6+0.9)/2, 3 -> (0.7+0.8)/2, equal; heads: [2] 0.65, [8, 2] 0.85
+    assert "spans 30.0 percentage points against the study's 6.2" in text
+    assert "depth moves accuracy by 0.0 points" in text
+    assert "the head moves it by 20.0 points (best: [8, 2])" in text
+    inside = grid.findings(table.assign(accuracy=[0.87, 0.9, 0.88, 0.91]))
+    assert "our range falls inside" in inside
+
+
+def test_curves_table_has_one_row_per_model_and_epoch(specs, accuracies):
+    results = {s.name: fake_entry(s, accuracies[s.name]) for s in specs}
+    curves = grid.curves_table(results)
+    assert len(curves) == 2 * len(specs)
+    assert list(curves.columns[:4]) == ["model", "conv_layers", "head", "epoch"]
+    row = curves[(curves["model"] == "2conv_8-2") & (curves["epoch"] == 2)].iloc[0]
+    assert row["val_accuracy"] == 0.9 and row["val_loss"] == 0.6
+
+
+def test_plan_from_settings_reads_the_profile():
+    from dflearn import get_profile
+
+    settings = get_profile("ci").for_notebook("05")
+    plan = grid.plan_from_settings(settings, seed=3)
+    assert (plan.epochs, plan.batch_size, plan.width, plan.seed) == (
+        settings.epochs, settings.batch_size, settings.width, 3)
+    assert plan.learning_rate == settings.get("learning_rate", 1e-3)
+    assert plan.run_eagerly == settings.get("run_eagerly", False)
+
+
+def test_bn_momentum_reaches_every_batchnorm():
+    model = grid.age_classifier(3, [8, 2], width=0.125, bn_momentum=0.5)
+    bns = [layer for layer in model.layers if layer.name.endswith("_bn")]
+    assert len(bns) == 3 and all(layer.momentum == 0.5 for layer in bns)
+
+
+def test_empty_results_are_refused():
+    with pytest.raises(grid.GridError):
+        grid.grid_table({})
+    with pytest.raises(grid.GridError):
+        grid.best_and_worst({})
