@@ -123,15 +123,13 @@ class Listing(NamedTuple):
 def _class_files(class_dir: Path) -> tuple[list[str], list[str]]:
     """Sorted image file names of one class folder, and the other (non-hidden) files in it."""
     names, others = [], []
-    with os.scandir(class_dir) as it:
-        for entry in it:
-            lower = entry.name.lower()
-            if lower.startswith("."):
-                continue
-            if lower.endswith(_SUFFIX_TUPLE):
-                names.append(entry.name)
-            elif entry.is_file():
-                others.append(entry.name)
+    for name in os.listdir(class_dir):  # plain names: much cheaper than scandir's entries
+        if name.startswith("."):
+            continue
+        if name.lower().endswith(_SUFFIX_TUPLE):
+            names.append(name)
+        elif (class_dir / name).is_file():
+            others.append(name)
     names.sort()
     return names, others
 
