@@ -1,0 +1,244 @@
+"""dflearn.ensembles: base CNNs, averaging and voting, stacking, EnsembleCNN and the tables
+that judge them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from keras import layers
+
+from dflearn import ensembles as E
+from dflearn.data import Dataset
+from dflearn.models import ModelConfigError
+
+
+def tiny(head: str, size: int = 16, name: str = "tiny") -> keras.Model:
+    """A small untrained classifier of 0-255 images."""
+    inputs = keras.Input((size, size, 3))
+    x = layers.GlobalAveragePooling2D()(layers.Conv2D(3, 3, activation="relu")(layers.Rescaling(1 / 255)(inputs)))
+    units, activation = (1, "sigmoid") if head == "sigmoid" else (2, "softmax")
+    return keras.Model(inputs, layers.Dense(units, activation=activation)(x), name=name)
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, size=(12, 16, 16, 3)).astype("uint8")
+
+
+@pytest.mark.parametrize("builder", [E.three_cnn, E.skipcon_cnn])
+@pytest.mark.parametrize("head, units", [("softmax", 2), ("sigmoid", 1)])
+def test_base_models_build_for_both_heads(builder, head: str, units: int, images: np.ndarray) -> None:
+    model = builder(width=0.125, input_size=16, head=head)
+    assert model.output_shape == (None, units)
+    assert model(images.astype("float32")).shape == (12, units)
+    assert isinstance(model.layers[0], keras.layers.InputLayer)
+
+
+def test_skipcon_has_skip_connections_and_widths_scale() -> None:
+    model = E.skipcon_cnn(width=0.25)
+    adds = [layer for layer in model.layers if isinstance(layer, layers.Add)]
+    assert len(adds) == len(E.SKIPCON_FILTERS)
+    assert model.get_layer("res3_conv2").filters == 32
+    assert E.three_cnn(width=0.5).get_layer("conv3").filters == 64
+    with pytest.raises(ModelConfigError, match="width must be a positive"):
+        E.three_cnn(width=0)
+
+
+def test_average_and_vote() -> None:
+    p = np.array([[0.9, 0.8, 0.1], [0.2, 0.6, 0.7], [0.1, 0.2, 0.3]])
+    np.testing.assert_allclose(E.average(p), [0.6, 0.5, 0.2])
+    np.testing.assert_allclose(E.average(p, weights=[1, 0, 0]), p[:, 0])
+    np.testing.assert_allclose(E.majority_vote(p), [2 / 3, 2 / 3, 0.0])
+    tie = np.array([[0.9, 0.3], [0.6, 0.1]])  # one vote each; the mean decides
+    assert (E.majority_vote(tie) >= 0.5).tolist() == [True, False]
+    with pytest.raises(E.EnsembleError, match="probabilities in \\[0, 1\\]"):
+        E.average(np.array([[1.2, 0.3]]))
+    with pytest.raises(E.EnsembleError, match="Need 3 non-negative weights"):
+        E.average(p, weights=[1, 1])
+
+
+def test_stacking_trusts_the_informative_model() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    good = np.clip(0.5 + (labels - 0.5) * 0.6 + rng.normal(0, 0.1, 400), 0.01, 0.99)
+    noise = rng.uniform(0.01, 0.99, 400)
+    p = pd.DataFrame({"good": good, "noise": noise})
+    with pytest.raises(E.EnsembleError, match="Call Stacking.fit"):
+        E.Stacking().predict_real(p)
+    stack = E.Stacking().fit(p, labels)
+    weights = stack.coefficients()
+    assert list(weights.index) == ["good", "noise", "intercept"]
+    assert weights["good"] > 1 and abs(weights["noise"]) < 0.3
+    assert np.mean((stack.predict_real(p) >= 0.5) == labels) > 0.9
+    with pytest.raises(E.EnsembleError, match="both classes"):
+        E.Stacking().fit(p, np.ones(400))
+
+
+def test_two_class_and_confidence_blend() -> None:
+    p = np.array([[0.2], [0.9]], dtype="float32")
+    np.testing.assert_allclose(E.TwoClassProbabilities()(p), [[0.8, 0.2], [0.1, 0.9]], rtol=1e-6)
+    both = np.array([[0.3, 0.7]], dtype="float32")
+    np.testing.assert_allclose(E.TwoClassProbabilities()(both), both)
+    blend = E.ConfidenceBlend()
+    confident, unsure = np.array([[0.05, 0.95]], "float32"), np.array([[0.6, 0.4]], "float32")
+    out = keras.ops.convert_to_numpy(blend([confident, unsure]))
+    assert out.sum() == pytest.approx(1.0)
+    assert float(blend.gate([confident, unsure])[0, 0]) > 0.5 > float(blend.gate([unsure, confident])[0, 0])
+    np.testing.assert_allclose(E.two_class(np.array([[0.2, 0.9]])), [[0.8, 0.2, 0.1, 0.9]], rtol=1e-6)
+
+
+def test_ensemble_cnn_mixes_heads_and_sizes_and_round_trips(images: np.ndarray, tmp_path) -> None:
+    keras.utils.set_random_seed(0)
+    bases = [tiny("sigmoid", name="a"), tiny("softmax", name="a"), tiny("softmax", size=8, name="c")]
+    p = E.probabilities(bases, images)
+    assert list(p.columns) == ["a", "a_2", "c"] and p.shape == (12, 3)
+    ensemble = E.ensemble_cnn(bases, hidden=4)
+    assert ensemble.output_shape == (None, 2)
+    trainable = {w.path.split("/")[0] for w in ensemble.trainable_weights}
+    assert trainable == {"weighting_hidden", "model_weights", "meta_hidden", "meta_classifier", "blend"}
+    out = keras.ops.convert_to_numpy(ensemble(images.astype("float32")))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    parts = E.combiner_parts(ensemble, p)
+    np.testing.assert_allclose(parts["P(REAL) final"], out[:, 1], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(parts.filter(like="weight ").sum(axis=1), 1.0, rtol=1e-5)
+    path = tmp_path / "ensemble.keras"
+    ensemble.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded(images.astype("float32")), out, rtol=1e-5)
+
+
+def test_fit_combiner_learns_from_predictions() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    p = np.stack([np.where(labels == 1, 0.8, 0.2), rng.uniform(0, 1, 300)], axis=1)
+    ensemble = E.ensemble_cnn([tiny("sigmoid", name="a"), tiny("softmax", name="b")], hidden=4)
+    scores = E.fit_combiner(ensemble, p, labels, epochs=8, batch_size=50, learning_rate=0.05)
+    assert scores["accuracy_after"] > 0.95
+    assert scores["loss_after"] < scores["loss_before"]
+    with pytest.raises(E.EnsembleError, match="epochs and batch_size"):
+        E.fit_combiner(ensemble, p, labels, epochs=0)
+    with pytest.raises(E.EnsembleError, match="combines 2 models but p_real has 1"):
+        E.fit_combiner(ensemble, p[:, :1], labels)
+
+
+def test_smoothed_losses() -> None:
+    y_true = np.array([0, 1, 1])
+    y_pred = np.array([[0.7, 0.3], [0.4, 0.6], [0.1, 0.9]], dtype="float32")
+    ours = E.SmoothedSparseCrossentropy(0.2)(y_true, y_pred)
+    reference = keras.losses.CategoricalCrossentropy(label_smoothing=0.2)(np.eye(2)[y_true], y_pred)
+    assert float(ours) == pytest.approx(float(reference), rel=1e-5)
+    assert float(E.SmoothedSparseCrossentropy(0.0)(y_true, y_pred)) < float(ours)
+    sigmoid = E.smoothed_loss(tiny("sigmoid"), 0.1)
+    assert isinstance(sigmoid, keras.losses.BinaryCrossentropy)
+    with pytest.raises(E.EnsembleError, match="label_smoothing must be in"):
+        E.smoothed_loss(tiny("softmax"), 1.0)
+
+
+def test_train_model_with_label_smoothing(images: np.ndarray) -> None:
+    data = Dataset(images, np.arange(12) % 2, np.array([f"{i}.jpg" for i in range(12)]))
+    model = tiny("softmax")
+    result = E.train_model(model, data, None, label_smoothing=0.1, epochs=1, batch_size=6, patience=0,
+                           schedule=None)
+    assert result.epochs_run == 1 and np.isfinite(result.history["loss"][0])
+    assert isinstance(model.loss, E.SmoothedSparseCrossentropy)
+
+
+def test_error_changes_and_agreement() -> None:
+    labels = np.array([1, 1, 0, 0, 1, 0])
+    a = np.array([0.9, 0.2, 0.1, 0.7, 0.8, 0.3])   # wrong on 1 and 3
+    b = np.array([0.4, 0.8, 0.2, 0.9, 0.7, 0.6])   # wrong on 0, 3 and 5
+    ens = np.array([0.6, 0.7, 0.3, 0.8, 0.4, 0.4])  # wrong on 3 and 4
+    table = E.error_changes(labels, {"a": a, "b": b}, ens)
+    assert table.loc["a"].to_dict() | {"mcnemar_p": 0} == {
+        "base_errors": 2, "ensemble_errors": 2, "fixed": 1, "broken": 1, "net": 0, "mcnemar_p": 0}
+    assert table.loc["b", ["fixed", "broken", "net"]].tolist() == [2, 1, 1]
+    assert table.loc["a", "mcnemar_p"] == pytest.approx(1.0)
+    assert E.mcnemar_p(10, 0) == pytest.approx(2 * 0.5 ** 10)
+    agreement = E.agreement_table(labels, {"a": a, "b": b}, ens)
+    assert int(agreement.to_numpy().sum()) == 6
+    assert agreement.loc[(False, False), False] == 1  # image 3: everyone wrong
+    assert E.changed_examples(labels, b, ens, "fixed").tolist() == [0, 5]
+    assert E.changed_examples(labels, a, ens, "broke").tolist() == [4]
+    assert E.example_titles(labels, a, ens, np.array([4])) == ["REAL: 0.80->0.40"]
+    with pytest.raises(E.EnsembleError, match="'fixed' or 'broke'"):
+        E.changed_examples(labels, a, ens, "both")
+
+
+def test_ensemble_table_keeps_reported_numbers() -> None:
+    labels = np.array([1, 0, 1, 0])
+    table = E.ensemble_table({"EnsembleCNN": np.array([0.9, 0.1, 0.8, 0.6]),
+                              "ThreeCNN": np.array([0.9, 0.1, 0.8, 0.2])}, labels)
+    assert list(table.index) == ["ThreeCNN", "EnsembleCNN"]
+    assert table.loc["EnsembleCNN", "reported_accuracy"] == 0.934
+    assert np.isnan(table.loc["ThreeCNN", "reported_accuracy"])
+    assert table.loc["EnsembleCNN", "accuracy"] == 0.75
+    with pytest.raises(E.EnsembleError, match="'x' has"):
+        E.ensemble_table({"x": np.array([0.5])}, labels)
+
+
+def test_compare_variants() -> None:
+    labels = np.array([1, 1, 0, 0])
+    outcomes = {("base", 0): [0.9, 0.8, 0.1, 0.2], ("base", 1): [0.9, 0.8, 0.1, 0.7],
+                ("smooth", 0): [0.9, 0.3, 0.1, 0.7], ("smooth", 1): [0.4, 0.3, 0.1, 0.7]}
+    table = E.compare_variants(lambda v, s: np.array(outcomes[(v, s)]), ["base", "smooth"], labels,
+                               seeds=[0, 1])
+    assert table.loc["base", "accuracy"] == pytest.approx(0.875)
+    assert table.loc["smooth", "accuracy"] == pytest.approx(0.375)
+    assert table.loc["smooth", "difference"] == pytest.approx(-0.5)
+    assert table.loc["smooth", ["fixed", "broken"]].tolist() == [0, 4]
+    with pytest.raises(E.EnsembleError, match="baseline 'none'"):
+        E.compare_variants(lambda v, s: labels, ["a"], labels, baseline="none")
+
+
+def test_findings_read_the_tables() -> None:
+    labels = np.array([1, 0] * 50)
+    good = np.where(labels == 1, 0.9, 0.1)
+    base = good.copy()
+    base[:30] = 1 - base[:30]               # the base model gets 30 images wrong
+    ensemble = good.copy()
+    ensemble[:2] = 1 - ensemble[:2]         # the ensemble fixes 28 of them
+    table = E.ensemble_table({"EnsembleCNN": ensemble, "base": base}, labels)
+    changes = E.error_changes(labels, {"base": base}, ensemble)
+    claims = pd.DataFrame({"difference": [0.0, -0.2, 0.01], "mcnemar_p": [1.0, 0.001, 0.8],
+                           "seeds": [1, 1, 1]}, index=["baseline", "smoothing", "photometric"])
+    result = E.findings(table, changes, claims)
+    assert list(result.index) == ["EnsembleCNN accuracy", "EnsembleCNN beats its best base model",
+                                  "smoothing can hurt", "photometric can hurt"]
+    assert result.loc["EnsembleCNN accuracy", "holds here"] == "yes"  # 98% >= 93.4%
+    assert result.loc["EnsembleCNN beats its best base model", "holds here"] == "yes"
+    assert result.loc["smoothing can hurt", "holds here"] == "yes: it hurts"
+    assert result.loc["photometric can hurt", "holds here"].startswith("not significant")
+    with pytest.raises(E.EnsembleError, match="'EnsembleCNN' is not in the table"):
+        E.findings(table.drop(index="EnsembleCNN"), changes, claims)
+
+
+def test_saved_models_are_found_and_loaded(tmp_path, monkeypatch, images: np.ndarray) -> None:
+    """Models saved by other notebooks (dflearn.artifacts.save_model) are found by prefix and
+    combine like models trained here, whatever their head."""
+    import dflearn
+    from dflearn.artifacts import load_or_train, save_model
+
+    monkeypatch.setenv("DFLEARN_ARTIFACTS", str(tmp_path))
+    session = dflearn.setup("ci", notebook="06", tensorflow=False)
+    assert E.saved_models(session, "04_") == [] and E.pick_saved(session, "04_") is None
+    keras.utils.set_random_seed(0)
+    grid = E.three_cnn(width=0.125, input_size=16, head="sigmoid")
+    for name in ("05_grid_best", "04_vgg16", "04_resnet50", "04_personal_cnn_second"):
+        save_model(session, grid if name.startswith("05") else tiny("softmax", name=name), name)
+    assert E.saved_models(session, "04_") == ["04_personal_cnn_second", "04_resnet50", "04_vgg16"]
+    assert E.pick_saved(session, "04_", prefer=("resnet50",), exclude=("personal",)) == "04_resnet50"
+    assert E.pick_saved(session, "04_", prefer=("densenet",), exclude=("personal",)) == "04_resnet50"
+    assert E.pick_saved(session, "04_", exclude=("personal", "resnet", "vgg")) is None
+
+    def never() -> keras.Model:
+        raise AssertionError("a saved model must be loaded, not trained")
+
+    loaded, how = load_or_train(session, "05_grid_best", never, save=False)
+    assert how.startswith("loaded 05_grid_best")
+    np.testing.assert_allclose(E.probabilities([loaded], images)["three_cnn"],
+                               E.probabilities([grid], images)["three_cnn"], rtol=1e-5)
+    mixed = [loaded, tiny("softmax", name="other")]
+    ensemble = E.ensemble_cnn(mixed, hidden=4)
+    assert ensemble(images.astype("float32")).shape == (12, 2)
