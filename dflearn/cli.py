@@ -7,15 +7,12 @@ import sys
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dflearn.runner import run_course, summary_table
+    from dflearn.runner import format_summary, run_course, summary_table
 
     only = [s for s in args.only.split(",") if s] if args.only else None
     runs, out_dir = run_course(args.profile, args.data, only, args.out, args.timeout)
-    import pandas as pd
-
-    with pd.option_context("display.max_rows", 500, "display.max_colwidth", 90, "display.width", 160):
-        print("\nResults summary")
-        print(summary_table(runs).to_string(index=False))
+    print("\nResults summary")
+    print(format_summary(summary_table(runs)))
     failed = [r for r in runs if r.status != "ok"]
     total = sum(r.seconds for r in runs)
     print(f"\n{len(runs) - len(failed)}/{len(runs)} notebooks ran in {total:.0f} s. "

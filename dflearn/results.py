@@ -26,6 +26,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, pd.DataFrame):
         return {"__table__": True, "columns": [str(c) for c in value.columns],
                 "index": [to_jsonable(i) for i in value.index],
+                "index_names": [None if n is None else str(n) for n in value.index.names],
                 "data": [[to_jsonable(v) for v in row] for row in value.itertuples(index=False)]}
     if isinstance(value, pd.Series):
         return {str(k): to_jsonable(v) for k, v in value.items()}
@@ -45,9 +46,14 @@ def to_jsonable(value: Any) -> Any:
 
 
 def from_jsonable(value: Any) -> Any:
-    """Inverse of :func:`to_jsonable` for tables."""
+    """Inverse of :func:`to_jsonable` for tables (a multi-level index comes back as one)."""
     if isinstance(value, dict) and value.get("__table__"):
-        return pd.DataFrame(value["data"], columns=value["columns"], index=value["index"])
+        index, names = value["index"], value.get("index_names") or [None]
+        if index and all(isinstance(i, list) for i in index):
+            index = pd.MultiIndex.from_tuples([tuple(i) for i in index], names=names)
+        else:
+            index = pd.Index(index, name=names[0] if len(names) == 1 else None)
+        return pd.DataFrame(value["data"], columns=value["columns"], index=index)
     return value
 
 
@@ -91,5 +97,8 @@ def read_records(notebook: "str | os.PathLike | nbformat.NotebookNode") -> dict[
         for output in cell.get("outputs", []):
             payload = output.get("data", {}).get(RECORD_MIME)
             if isinstance(payload, dict) and "key" in payload:
-                records[payload["key"]] = from_jsonable(payload.get("value"))
+                try:
+                    records[payload["key"]] = from_jsonable(payload.get("value"))
+                except (TypeError, ValueError, KeyError):  # a malformed table: keep it raw
+                    records[payload["key"]] = payload.get("value")
     return records

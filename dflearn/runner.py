@@ -120,6 +120,19 @@ def summary_table(runs: list[NotebookRun]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["notebook", "key", "value"])
 
 
+def format_summary(table: pd.DataFrame, width: int = 100) -> str:
+    """The summary as aligned, left-justified text; values longer than ``width`` are cut."""
+    def cut(value: Any) -> str:
+        text = str(value)
+        return text if len(text) <= width else text[: width - 3] + "..."
+
+    cells = [[str(row.notebook), str(row.key), cut(row.value)] for row in table.itertuples()]
+    header = ["notebook", "key", "value"]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header[:2])]
+    lines = [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}" for row in [header] + cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def choose_run_profile(profile: str | None) -> str:
     """The profile for ``dflearn run``: the one given, else ``$DFLEARN_PROFILE``; with neither,
     ``cpu`` when a real CIFAKE folder is found and ``ci`` (the quick tour) on the practice set."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import re
+
 import nbformat
 import pytest
 
@@ -79,3 +81,15 @@ def test_every_solution_has_one_parameters_cell_and_setup() -> None:
         assert "profile" in tagged[0].source, f"{path.name}: parameters cell must set profile"
         assert any("dflearn.setup(" in c.source for c in nb.cells), f"{path.name}: no dflearn.setup"
         assert nb.cells[0].cell_type == "markdown", f"{path.name}: start with a markdown title"
+
+
+def test_papermill_can_read_every_parameters_cell() -> None:
+    """papermill's parser rejects some comments (quotes, backticks): every name must parse."""
+    from papermill.translators import PythonTranslator
+
+    for path in course_notebooks(ROOT / "solutions"):
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assigned = re.findall(r"^(\w+)\s*=", cell.source, flags=re.MULTILINE)
+        parsed = [p.name for p in PythonTranslator.inspect(cell)]
+        assert parsed == assigned, f"{path.name}: papermill could not parse {set(assigned) - set(parsed)}"

@@ -22,6 +22,22 @@ def test_to_jsonable_handles_numpy_pandas_and_nan() -> None:
     pd.testing.assert_frame_equal(back, table)
 
 
+def test_tables_with_named_and_multi_level_indexes_round_trip() -> None:
+    index = pd.MultiIndex.from_tuples([("VGG16", "frozen"), ("VGG16", "fine-tuned")],
+                                      names=["model", "phase"])
+    table = pd.DataFrame({"weights": ["random init"] * 2, "accuracy": [0.5, 0.75]}, index=index)
+    pd.testing.assert_frame_equal(from_jsonable(to_jsonable(table)), table)
+    named = pd.DataFrame({"acc": [0.9]}, index=pd.Index(["m1"], name="model"))
+    pd.testing.assert_frame_equal(from_jsonable(to_jsonable(named)), named)
+
+
+def test_a_malformed_table_record_is_kept_raw_not_fatal(tmp_path) -> None:
+    bad = {"__table__": True, "columns": ["a"], "index": [0, 1], "data": [[1, 2, 3]]}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[
+        nbformat.v4.new_output("display_data", data={RECORD_MIME: {"key": "t", "value": bad}})])])
+    assert read_records(nb) == {"t": bad}
+
+
 def test_records_round_trip_through_executed_notebook(tmp_path) -> None:
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("import dflearn, pandas as pd\n"

@@ -81,3 +81,16 @@ def test_cli_build_student_check(course: Path, capsys: pytest.CaptureFixture) ->
     assert main(["build-student"]) == 0
     assert main(["build-student", "--check"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_summary_is_aligned_and_cuts_long_values() -> None:
+    import pandas as pd
+
+    from dflearn.runner import format_summary
+
+    table = pd.DataFrame({"notebook": ["03_cnns", "04_transfer_learning"],
+                          "key": ["acc", "transfer/findings"], "value": [0.9, "x" * 500]})
+    lines = format_summary(table, width=40).splitlines()
+    assert lines[0].split() == ["notebook", "key", "value"]
+    assert len({line.index(line.split()[2]) for line in lines}) == 1  # one value column
+    assert lines[2].endswith("x" * 37 + "...") and len(lines[2].split()[2]) == 40
