@@ -24,10 +24,12 @@ _SESSION_RECORDS: dict[str, Any] = {}
 def to_jsonable(value: Any) -> Any:
     """Convert NumPy/pandas values to plain JSON types (NaN becomes None)."""
     if isinstance(value, pd.DataFrame):
-        return {"__table__": True, "columns": [str(c) for c in value.columns],
-                "index": [to_jsonable(i) for i in value.index],
-                "index_names": [None if n is None else str(n) for n in value.index.names],
-                "data": [[to_jsonable(v) for v in row] for row in value.itertuples(index=False)]}
+        table = {"__table__": True, "columns": [str(c) for c in value.columns],
+                 "index": [to_jsonable(i) for i in value.index],
+                 "data": [[to_jsonable(v) for v in row] for row in value.itertuples(index=False)]}
+        if any(n is not None for n in value.index.names):
+            table["index_names"] = [None if n is None else str(n) for n in value.index.names]
+        return table
     if isinstance(value, pd.Series):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, dict):
