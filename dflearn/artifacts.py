@@ -7,6 +7,7 @@ so every notebook also runs on its own.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -32,12 +33,30 @@ def save_model(session: "Session", model: "keras.Model", name: str) -> Path:
     return path
 
 
+# Modules that register custom Keras layers/models (``register_keras_serializable``): a saved
+# model that uses them can only be loaded once they are imported.
+CUSTOM_OBJECT_MODULES = ("dflearn.transfer", "dflearn.ensembles", "dflearn.robustness")
+
+
+def register_custom_objects() -> None:
+    """Import every dflearn module that defines saveable Keras classes."""
+    for module in CUSTOM_OBJECT_MODULES:
+        importlib.import_module(module)
+
+
 def load_model(session: "Session", name: str) -> "keras.Model | None":
-    """Load a saved model, or ``None`` when it has not been saved under this profile."""
+    """Load a saved model, or ``None`` when it has not been saved under this profile.
+
+    dflearn's own layers and models (e.g. notebook 04's ``TransferNet``) are registered first,
+    so a notebook can load any course model without importing the module that made it.
+    """
     import keras
 
     path = model_path(session, name)
-    return keras.models.load_model(path) if path.exists() else None
+    if not path.exists():
+        return None
+    register_custom_objects()
+    return keras.models.load_model(path)
 
 
 def load_or_train(session: "Session", name: str, train: Callable[[], "keras.Model"],
