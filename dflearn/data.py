@@ -123,7 +123,7 @@ class Listing(NamedTuple):
 def _class_files(class_dir: Path) -> tuple[list[str], list[str]]:
     """Sorted image file names of one class folder, and the other (non-hidden) files in it."""
     names, others = [], []
-    for name in os.listdir(class_dir):  # plain names: much cheaper than scandir's entries
+    for name in os.listdir(class_dir):
         if name.startswith("."):
             continue
         if name.lower().endswith(_SUFFIX_TUPLE):
@@ -136,7 +136,7 @@ def _class_files(class_dir: Path) -> tuple[list[str], list[str]]:
 
 def _size_mtime(folder: Path, names: Sequence[str]) -> np.ndarray:
     """(size, mtime in ns) of each file, one ``stat`` each (relative to an open folder where
-    the OS allows it, which is about twice as fast as stat-ing full paths)."""
+    the OS allows it, which saves resolving each full path: about 25% faster here)."""
     if os.stat in os.supports_dir_fd:
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -258,7 +258,8 @@ def _decode_all(paths: Sequence[str], workers: int | None) -> list[_Decoded]:
         return [d for part in pool.map(_decode_chunk, chunks) for d in part]
 
 
-def _resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize_image(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One uint8 image resized to ``size`` = (height, width), bicubic (the loader's resizing)."""
     img = Image.fromarray(array).resize((size[1], size[0]), Image.Resampling.BICUBIC)
     return np.asarray(img, dtype=np.uint8)
 
@@ -298,7 +299,7 @@ def _assemble(
     for i in keep:
         arr = decoded[i].array
         if arr.shape[:2] != target:
-            arr = _resize(arr, target)
+            arr = resize_image(arr, target)
             n_resized += 1
         arrays.append(arr)
     if n_resized and (image_size is None or len(sizes) > 1):
@@ -307,6 +308,17 @@ def _assemble(
     images = np.stack(arrays)
     kept_paths = np.asarray([paths[i] for i in keep])
     return Dataset(images, labels[keep], kept_paths), notes
+
+
+def decode_files(paths: list[str], labels: np.ndarray, *, image_size: int | None = None,
+                 skip_corrupt: bool = False, workers: int | None = None
+                 ) -> tuple[Dataset, list[str]]:
+    """Decode image files in parallel into a :class:`Dataset` (no cache), converting modes and
+    sizes as :func:`load_cifake` does; also returns the notes on what was converted or skipped.
+
+    Raises :class:`DatasetError` listing unreadable files unless ``skip_corrupt``.
+    """
+    return _assemble(paths, labels, _decode_all(paths, workers), image_size, skip_corrupt)
 
 
 # --------------------------------------------------------------------------- cache
@@ -382,8 +394,8 @@ def load_cifake(
         cache_path = _cache_entry(_cache_key(root, listing, options), split)
         cached = _read_cache(cache_path)
     if cached is None:
-        decoded = _decode_all(listing.paths, workers)
-        ds, notes = _assemble(listing.paths, listing.labels, decoded, image_size, skip_corrupt)
+        ds, notes = decode_files(listing.paths, listing.labels, image_size=image_size,
+                                 skip_corrupt=skip_corrupt, workers=workers)
         if cache:
             _write_cache(cache_path, ds, notes)
     else:

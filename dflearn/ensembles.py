@@ -29,7 +29,7 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
 from dflearn.data import CLASS_NAMES, Dataset
-from dflearn.metrics import classification_metrics, log_loss
+from dflearn.metrics import log_loss, probability_metrics
 from dflearn.models import (BN_MOMENTUM, DEFAULT_HEAD, _check_args, accuracy_for,
                             classifier_head, head_of, image_input, real_probability, scaled)
 from dflearn.training import FitResult, fit
@@ -474,8 +474,7 @@ def ensemble_table(p_real: Mapping[str, np.ndarray], labels: np.ndarray,
         p = np.asarray(p, dtype=float)
         if p.shape != labels.shape:
             raise EnsembleError(f"{name!r} has {p.shape} predictions for {labels.shape} labels.")
-        rows[name] = {"loss": log_loss(labels, p),
-                      **classification_metrics(labels, (p >= 0.5).astype(int), p),
+        rows[name] = {**probability_metrics(labels, p),
                       "reported_accuracy": reported.get(name, np.nan)}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"

@@ -25,7 +25,7 @@ import pandas as pd
 from keras import layers
 
 from dflearn.data import Dataset
-from dflearn.metrics import classification_metrics, log_loss
+from dflearn.metrics import probability_metrics
 from dflearn.models import BN_MOMENTUM, classifier_head, image_input, real_probability, scaled
 from dflearn.plots import axis_label, plot_confusion
 from dflearn.splits import Splits
@@ -267,9 +267,7 @@ def plan_from_settings(settings: Any, seed: int = 0) -> GridPlan:
 def test_predictions(model: keras.Model, data: Dataset, batch_size: int = 256) -> tuple[dict, np.ndarray]:
     """The metrics of :func:`dflearn.metrics.evaluate` and the predicted labels, from one pass."""
     p_real = real_probability(model, data.images, batch_size=batch_size)
-    y_pred = (p_real >= 0.5).astype(int)
-    return {"loss": log_loss(data.labels, p_real),
-            **classification_metrics(data.labels, y_pred, p_real)}, y_pred
+    return probability_metrics(data.labels, p_real), (p_real >= 0.5).astype(int)
 
 
 def train_one_model(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, keras.Model]:

@@ -94,10 +94,17 @@ def evaluate(model: Any, data: Dataset | tuple[np.ndarray, np.ndarray], batch_si
     from dflearn.models import real_probability
 
     images, labels = _images_labels(data)
-    p_real = real_probability(model, images, batch_size, flip_tta=flip_tta)
-    row = {"loss": log_loss(labels, p_real)}
-    row.update(classification_metrics(labels, (p_real >= threshold).astype(int), p_real))
-    return row
+    return probability_metrics(labels, real_probability(model, images, batch_size,
+                                                        flip_tta=flip_tta), threshold)
+
+
+def probability_metrics(y_true: np.ndarray, p_real: np.ndarray,
+                        threshold: float = 0.5) -> dict[str, float]:
+    """The row :func:`evaluate` gives, from P(REAL) already computed: log loss, then
+    :func:`classification_metrics` with REAL called where P(REAL) >= ``threshold``."""
+    p_real = np.asarray(p_real, dtype=float)
+    return {"loss": log_loss(y_true, p_real),
+            **classification_metrics(y_true, (p_real >= threshold).astype(int), p_real)}
 
 
 def compare_with_reported(ours: Mapping[str, float], reported: Mapping[str, float],

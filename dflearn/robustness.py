@@ -33,7 +33,7 @@ from dflearn import data as data_io
 from dflearn.data import CLASS_NAMES, SPLITS, Dataset, DatasetError, DatasetWarning, concat
 from dflearn.duplicates import drop_duplicates
 from dflearn.features import check_images
-from dflearn.metrics import classification_metrics, log_loss
+from dflearn.metrics import probability_metrics
 from dflearn.models import REPORTED, real_probability
 from dflearn.paths import embedded_data_dir
 from dflearn.splits import balanced_subset
@@ -88,9 +88,8 @@ def load_labelled_folder(root: str | os.PathLike, split: str | None = None, *,
         raise DatasetError(f"{root} has no train/ and test/ folders, so split={split!r} cannot be "
                            f"used; pass split=None for a flat REAL/FAKE folder.")
     paths, labels = _flat_listing(root)
-    # dflearn.data has no public "decode these files" hook yet: reuse its private helpers.
-    decoded = data_io._decode_all(paths, None)
-    ds, notes = data_io._assemble(paths, labels, decoded, image_size, skip_corrupt)
+    ds, notes = data_io.decode_files(paths, labels, image_size=image_size,
+                                     skip_corrupt=skip_corrupt)
     for note in notes:
         warnings.warn(DatasetWarning(f"{root}: {note}"), stacklevel=2)
     return ds
@@ -160,7 +159,7 @@ def resize_images(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray
     target = (size, size) if isinstance(size, int) else tuple(size)
     if images.shape[1:3] == target:
         return images
-    return np.stack([data_io._resize(image, target) for image in images])
+    return np.stack([data_io.resize_image(image, target) for image in images])
 
 
 def model_input_size(model: keras.Model) -> tuple[int, int]:
@@ -183,12 +182,6 @@ def _scores(model: keras.Model, image_sets: Sequence[np.ndarray]) -> list[np.nda
     return np.split(p_real, np.cumsum([len(images) for images in sized])[:-1])
 
 
-def _metrics(labels: np.ndarray, p_real: np.ndarray) -> dict[str, float]:
-    """The row :func:`dflearn.metrics.evaluate` gives, from P(REAL) already computed."""
-    return {"loss": log_loss(labels, p_real),
-            **classification_metrics(labels, (p_real >= 0.5).astype(int), p_real)}
-
-
 def evaluate_models(models: Mapping[str, keras.Model], datasets: Mapping[str, Dataset],
                     columns: Sequence[str] = ("accuracy", "recall_FAKE", "recall_REAL", "roc_auc")
                     ) -> pd.DataFrame:
@@ -198,7 +191,7 @@ def evaluate_models(models: Mapping[str, keras.Model], datasets: Mapping[str, Da
     for model_name, model in models.items():
         scores = _scores(model, [ds.images for ds in datasets.values()])
         for (data_name, ds), p_real in zip(datasets.items(), scores):
-            row = _metrics(ds.labels, p_real)
+            row = probability_metrics(ds.labels, p_real)
             rows.append({"model": model_name, "dataset": data_name, "images": len(ds.labels),
                          **{c: row[c] for c in columns}})
     return pd.DataFrame(rows).set_index(["model", "dataset"])
@@ -332,11 +325,11 @@ def robustness_curves(models: Mapping[str, keras.Model], ds: Dataset,
                 for level in (levels or {}).get(pert, PERTURBATIONS[pert].levels)]
     scores = {name: _scores(model, [ds.images] + [images for _, _, images in variants])
               for name, model in models.items()}
-    clean = {name: _metrics(ds.labels, p_real[0])["accuracy"] for name, p_real in scores.items()}
+    clean = {name: probability_metrics(ds.labels, p_real[0])["accuracy"] for name, p_real in scores.items()}
     rows = []
     for i, (pert, level, _) in enumerate(variants, start=1):
         for name in models:
-            row = _metrics(ds.labels, scores[name][i])
+            row = probability_metrics(ds.labels, scores[name][i])
             rows.append({"perturbation": pert, "level": level, "model": name,
                          "accuracy": row["accuracy"], "roc_auc": row["roc_auc"],
                          "clean_accuracy": clean[name]})

@@ -10,7 +10,7 @@ import pytest
 
 from dflearn.data import Dataset
 from dflearn.metrics import (STUDY_COLUMNS, classification_metrics, compare_table,
-                             compare_with_reported, evaluate, log_loss)
+                             compare_with_reported, evaluate, log_loss, probability_metrics)
 
 
 class FixedModel:
@@ -51,6 +51,15 @@ def test_evaluate_accepts_arrays_and_a_threshold_and_rejects_mismatches() -> Non
         evaluate(FixedModel(P_REAL, "sigmoid"), (IMAGES, LABELS[:7]))
     with pytest.raises(TypeError, match="Dataset or an"):
         evaluate(FixedModel(P_REAL, "sigmoid"), IMAGES)
+
+
+def test_probability_metrics_is_the_evaluate_row_from_given_probabilities() -> None:
+    labels = np.array([0, 0, 1, 1])
+    p_real = np.array([0.2, 0.6, 0.4, 0.9])
+    row = probability_metrics(labels, p_real)
+    assert list(row)[:2] == ["loss", "accuracy"] and row["accuracy"] == 0.5
+    assert row["loss"] == pytest.approx(-np.mean(np.log([0.8, 0.4, 0.4, 0.9])))
+    assert probability_metrics(labels, p_real, threshold=0.35)["recall_REAL"] == 1.0
 
 
 def test_log_loss_matches_keras_clipping() -> None:
