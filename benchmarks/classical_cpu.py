@@ -15,7 +15,7 @@ import tempfile
 
 import pandas as pd
 
-from dflearn.runner import NotebookRun, run_course
+from dflearn.course.runner import NotebookRun, run_course
 
 TARGET_SECONDS = 300.0
 HEADLINES = {

@@ -16,12 +16,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports Te
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "check": "dflearn.checks", "check_close": "dflearn.checks", "check_function": "dflearn.checks",
-    "PROFILES": "dflearn.config", "get_profile": "dflearn.config",
+    "check": "dflearn.course.checks", "check_close": "dflearn.course.checks", "check_function": "dflearn.course.checks",
+    "PROFILES": "dflearn.course.config", "get_profile": "dflearn.course.config",
     "CLASS_NAMES": "dflearn.data", "FAKE": "dflearn.data", "REAL": "dflearn.data",
     "Dataset": "dflearn.data", "DatasetError": "dflearn.data", "load_cifake": "dflearn.data",
-    "read_records": "dflearn.results", "record": "dflearn.results",
-    "Session": "dflearn.session", "setup": "dflearn.session",
+    "read_records": "dflearn.course.results", "record": "dflearn.course.results",
+    "Session": "dflearn.course.session", "setup": "dflearn.course.session",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

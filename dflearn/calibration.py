@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from dflearn.metrics import confidence
+
 DEFAULT_BINS = 15  # as in Guo et al.
 
 
@@ -61,12 +63,6 @@ def probability(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- calibration error
-
-
-def confidence(p_real: np.ndarray) -> np.ndarray:
-    """The confidence in the predicted class: ``max(P(REAL), 1 - P(REAL))``."""
-    p = np.asarray(p_real, dtype=float)
-    return np.maximum(p, 1 - p)
 
 
 def reliability_table(y_true: np.ndarray, p_real: np.ndarray,

@@ -20,6 +20,7 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 from PIL import Image
 
+from dflearn.images import check_images, resize_image
 from dflearn.paths import cache_dir
 
 FAKE = 0
@@ -258,12 +259,6 @@ def _decode_all(paths: Sequence[str], workers: int | None) -> list[_Decoded]:
         return [d for part in pool.map(_decode_chunk, chunks) for d in part]
 
 
-def resize_image(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """One uint8 image resized to ``size`` = (height, width), bicubic (the loader's resizing)."""
-    img = Image.fromarray(array).resize((size[1], size[0]), Image.Resampling.BICUBIC)
-    return np.asarray(img, dtype=np.uint8)
-
-
 def _assemble(
     paths: list[str],
     labels: np.ndarray,
@@ -368,7 +363,6 @@ def load_cifake(
     *,
     image_size: int | None = None,
     skip_corrupt: bool = False,
-    dedupe: bool = False,
     cache: bool = True,
     workers: int | None = None,
 ) -> Dataset:
@@ -380,7 +374,6 @@ def load_cifake(
         image_size: resize every image to this square size; by default images keep their size
             and any odd-sized ones are resized to the most common size (with a warning).
         skip_corrupt: leave unreadable files out (listing them) instead of raising.
-        dedupe: drop byte-identical duplicate files within the split, keeping the first.
         cache: reuse decoded arrays from ``DFLEARN_CACHE``; the key covers file names, sizes
             and modification times, so a changed folder is read again.
         workers: decoding threads (default: a few per core).
@@ -402,8 +395,72 @@ def load_cifake(
         ds, notes = cached
     for note in notes:
         warnings.warn(DatasetWarning(f"{Path(root) / split}: {note}"), stacklevel=2)
-    if dedupe:
-        from dflearn.duplicates import drop_duplicates
-
-        ds = drop_duplicates(ds)
     return ds
+
+
+# --------------------------------------------------------------------------- any REAL/FAKE folder
+
+
+FLAT_LAYOUT_HELP = ("Expected either the CIFAKE layout ROOT/{train,test}/{REAL,FAKE}/ or a flat "
+                    "ROOT/{REAL,FAKE}/ folder of .jpg/.jpeg/.png images.")
+
+
+def _flat_listing(root: Path) -> tuple[list[str], np.ndarray]:
+    """The image files of a flat ``root/{REAL,FAKE}`` folder (FAKE first, by file name)."""
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(CLASS_NAMES):
+        folder = root / name
+        if not folder.is_dir():
+            present = sorted(p.name for p in root.iterdir() if p.is_dir())
+            raise DatasetError(f"Class folder missing: {folder} (sub-folders present: "
+                               f"{present or 'none'}). {FLAT_LAYOUT_HELP}")
+        files = sorted(p for p in folder.iterdir()
+                       if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        if not files:
+            raise DatasetError(f"Class folder is empty: {folder} holds no .jpg/.jpeg/.png images.")
+        paths.extend(str(p) for p in files)
+        labels.extend([label] * len(files))
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def load_labelled_folder(root: str | os.PathLike, split: str | None = None, *,
+                         image_size: int | None = None, skip_corrupt: bool = False) -> Dataset:
+    """Load labelled images from any REAL/FAKE folder, resized to ``image_size`` if given.
+
+    ``root`` may have the CIFAKE layout (then ``split`` picks ``"train"`` or ``"test"``; ``None``
+    pools both) or hold ``REAL/`` and ``FAKE/`` directly (``split`` must then be ``None``).
+    CIFAKE-layout folders go through :func:`dflearn.data.load_cifake` (and its cache); flat
+    folders use the same decoding and conversion code, without a cache.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"Dataset folder not found: {root}. {FLAT_LAYOUT_HELP}")
+    if all((root / s).is_dir() for s in SPLITS):
+        if split is None:
+            return concat(load_cifake(root, s, image_size=image_size,
+                                              skip_corrupt=skip_corrupt) for s in SPLITS)
+        return load_cifake(root, split, image_size=image_size, skip_corrupt=skip_corrupt)
+    if split is not None:
+        raise DatasetError(f"{root} has no train/ and test/ folders, so split={split!r} cannot be "
+                           f"used; pass split=None for a flat REAL/FAKE folder.")
+    paths, labels = _flat_listing(root)
+    ds, notes = decode_files(paths, labels, image_size=image_size,
+                                     skip_corrupt=skip_corrupt)
+    for note in notes:
+        warnings.warn(DatasetWarning(f"{root}: {note}"), stacklevel=2)
+    return ds
+
+
+def write_labelled_folder(ds: Dataset, root: str | os.PathLike, suffix: str = ".png",
+                          quality: int = 95) -> Path:
+    """Write ``ds`` as a flat ``root/{REAL,FAKE}/NNNNN<suffix>`` folder (JPEG at ``quality``)."""
+    if suffix not in (".png", ".jpg"):
+        raise ValueError(f"suffix must be '.png' or '.jpg', got {suffix!r}.")
+    root = Path(root)
+    for i, (image, label) in enumerate(zip(check_images(ds.images), ds.labels)):
+        folder = root / CLASS_NAMES[int(label)]
+        folder.mkdir(parents=True, exist_ok=True)
+        options = {"quality": quality} if suffix == ".jpg" else {}
+        Image.fromarray(image).save(folder / f"{i:05d}{suffix}", **options)
+    return root

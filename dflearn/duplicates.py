@@ -81,14 +81,6 @@ def find_duplicates(root: str | os.PathLike, splits: Iterable[str] = SPLITS) -> 
     return _group(keys)
 
 
-def find_duplicates_in(datasets: dict[str, Dataset]) -> DuplicateReport:
-    """Find pixel-identical images within and across already-loaded datasets."""
-    keys = []
-    for name, ds in datasets.items():
-        keys.extend(zip(pixel_hashes(ds.images), [name] * len(ds.paths), ds.paths.tolist()))
-    return _group(keys)
-
-
 def drop_duplicates(ds: Dataset, against: Dataset | None = None) -> Dataset:
     """Drop repeated images from ``ds`` (keeping the first), and any that also occur in ``against``.
 

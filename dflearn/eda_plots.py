@@ -11,10 +11,8 @@ import pandas as pd
 
 from dflearn.data import CLASS_NAMES, Dataset
 from dflearn.features import CHANNELS, UNKNOWN, bin_edges, content_classes
-from dflearn.plots import image_grid
+from dflearn.plots import CLASS_COLOURS, INTENSITY, image_grid
 
-CLASS_COLOURS = {"FAKE": "tab:orange", "REAL": "tab:blue"}
-INTENSITY = "intensity (0-255)"
 
 
 def gallery(ds: Dataset, n_per_class: int = 8, seed: int = 0) -> plt.Figure:
@@ -32,12 +30,6 @@ def gallery(ds: Dataset, n_per_class: int = 8, seed: int = 0) -> plt.Figure:
                       title="Random FAKE (top) and REAL (bottom) images, 32x32 pixels")
 
 
-def _shared_bins(values: np.ndarray, bins: int,
-                 value_range: tuple[float, float] | None) -> np.ndarray:
-    low, high = value_range if value_range else (float(np.min(values)), float(np.max(values)))
-    return np.linspace(low, high, bins + 1)
-
-
 def study_histograms(table: pd.DataFrame, labels: np.ndarray, columns: Sequence[str],
                      bins: int = 32, xlabel: str = "mean " + INTENSITY,
                      title: str = "Per-image means, one panel per class") -> plt.Figure:
@@ -52,28 +44,6 @@ def study_histograms(table: pd.DataFrame, labels: np.ndarray, columns: Sequence[
             ax.set_title(f"{name}: {column}")
             ax.set_xlabel(xlabel)
             ax.set_ylabel("images")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def overlay_histograms(table: pd.DataFrame, labels: np.ndarray, columns: Sequence[str],
-                       bins: int = 32, value_range: tuple[float, float] | None = (0, 255),
-                       xlabel: str = "mean " + INTENSITY,
-                       title: str = "FAKE vs REAL on shared bins",
-                       ylabel: str = "density (1/intensity unit)") -> plt.Figure:
-    """One panel per feature column with both classes on the same bins, as densities."""
-    labels = np.asarray(labels)
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.8 * len(columns), 3.2), squeeze=False)
-    for ax, column in zip(axes[0], columns):
-        edges = _shared_bins(table[column].to_numpy(), bins, value_range)
-        for label, name in enumerate(CLASS_NAMES):
-            ax.hist(table[column][labels == label], bins=edges, density=True, alpha=0.5,
-                    color=CLASS_COLOURS[name], label=name)
-        ax.set_title(column)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -1,7 +1,9 @@
 """Ensembles of trained Keras classifiers, after the ensemble project (notebook 06).
 
-* The project's two base CNNs: :func:`three_cnn` ("ThreeCNN", three conv blocks) and
-  :func:`skipcon_cnn` ("SkipConCNN", residual blocks with skip connections).
+Lesson module of 06; imports only the core. The project's two base CNNs, ThreeCNN and
+SkipConCNN, are built by :mod:`dflearn.models` (:data:`dflearn.models.BASE_MODELS`) and trained
+by :func:`dflearn.training.fit` (``label_smoothing`` is one of its options).
+
 * Three ways to combine any trained models, whatever their head (1-unit sigmoid or 2-unit
   softmax; P(REAL) comes from :func:`dflearn.models.real_probability`):
   (a) :func:`average` and :func:`majority_vote`;
@@ -12,14 +14,11 @@
 * Tools to judge them: :func:`ensemble_table` (one row per model, reported numbers beside),
   :func:`error_changes` (errors fixed and introduced, with McNemar's test) and
   :func:`compare_variants` (training choices such as label smoothing, over seeds).
-* :func:`saved_models` and :func:`pick_saved`: which models other notebooks saved in the
-  course's artifacts folder, to load with :func:`dflearn.artifacts.load_or_train`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -28,162 +27,20 @@ from keras import layers, ops
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
-from dflearn.data import CLASS_NAMES, Dataset
+from dflearn import study
+from dflearn.data import CLASS_NAMES
+from dflearn.images import fit_to_model
+from dflearn.layers import ConfidenceBlend, TwoClassProbabilities
 from dflearn.metrics import log_loss, probability_metrics
-from dflearn.models import (BN_MOMENTUM, DEFAULT_HEAD, _check_args, accuracy_for,
-                            classifier_head, head_of, image_input, real_probability, scaled)
-from dflearn.training import FitResult, fit
+from dflearn.models import head_of, real_probability
 
-if TYPE_CHECKING:
-    from dflearn.session import Session
-
-# The ensemble project's reported accuracy of its EnsembleCNN on CIFAKE.
-REPORTED: Mapping[str, float] = {"EnsembleCNN": 0.934}
-THREE_FILTERS: tuple[int, ...] = (32, 64, 128)
-SKIPCON_FILTERS: tuple[int, ...] = (32, 64, 128)
+# The ensemble project's reported accuracy of its EnsembleCNN (on its own 5-class data set).
+REPORTED: Mapping[str, float] = {"EnsembleCNN": study.value("ensemble/ensemble_cnn/accuracy")}
 EPS = 1e-6
 
 
 class EnsembleError(ValueError):
     """Models or predictions that cannot be combined as asked."""
-
-
-# --------------------------------------------------------------------------- base models
-
-
-def three_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
-              dropout: float = 0.3, dense_units: int = 128) -> keras.Model:
-    """The ensemble project's ThreeCNN: three Conv-BatchNorm-ReLU-MaxPool blocks (32, 64, 128
-    filters), flatten, a dense layer with dropout, and the head."""
-    _check_args(width, input_size, head)
-    inputs, x = image_input(input_size)
-    for b, filters in enumerate(THREE_FILTERS, start=1):
-        x = layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False,
-                          name=f"conv{b}")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"conv{b}_bn")(x)
-        x = layers.ReLU(name=f"conv{b}_relu")(x)
-        x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
-    return keras.Model(inputs, classifier_head(x, head), name="three_cnn")
-
-
-def residual_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
-    """Two 3x3 Conv-BatchNorm layers plus a skip connection (a 1x1 projection when the number
-    of channels changes), then ReLU."""
-    shortcut = x
-    if x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
-        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM,
-                                             name=f"{name}_project_bn")(shortcut)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(y)
-    y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(y)
-    y = layers.Add(name=f"{name}_add")([shortcut, y])
-    return layers.ReLU(name=f"{name}_out")(y)
-
-
-def skipcon_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
-                dropout: float = 0.3, dense_units: int = 128) -> keras.Model:
-    """The ensemble project's SkipConCNN: a 3x3 stem, three residual blocks (32, 64, 128
-    filters) each followed by 2x2 max-pooling, global average pooling, a dense layer with
-    dropout, and the head."""
-    _check_args(width, input_size, head)
-    inputs, x = image_input(input_size)
-    x = layers.Conv2D(scaled(SKIPCON_FILTERS[0], width), 3, padding="same", use_bias=False,
-                      name="stem_conv")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
-    x = layers.ReLU(name="stem_relu")(x)
-    for b, filters in enumerate(SKIPCON_FILTERS, start=1):
-        x = residual_block(x, scaled(filters, width), name=f"res{b}")
-        x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
-    return keras.Model(inputs, classifier_head(x, head), name="skipcon_cnn")
-
-
-BASE_MODELS: Mapping[str, Callable[..., keras.Model]] = {"ThreeCNN": three_cnn,
-                                                         "SkipConCNN": skipcon_cnn}
-
-
-# --------------------------------------------------------------------------- training
-
-
-@keras.saving.register_keras_serializable(package="dflearn")
-class SmoothedSparseCrossentropy(keras.losses.Loss):
-    """Categorical cross-entropy of integer labels with label smoothing: the true class's
-    target is ``1 - s + s / K`` and every other class's ``s / K``."""
-
-    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_sparse_crossentropy",
-                 **kwargs: Any):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        classes = ops.shape(y_pred)[-1]
-        one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
-        return keras.losses.categorical_crossentropy(one_hot, y_pred,
-                                                     label_smoothing=self.label_smoothing)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
-def smoothed_loss(model: keras.Model, label_smoothing: float) -> keras.losses.Loss:
-    """The loss matching ``model``'s head, with ``label_smoothing`` (0 = none)."""
-    if not 0 <= label_smoothing < 1:
-        raise EnsembleError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
-    if head_of(model) == "sigmoid":
-        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
-    return SmoothedSparseCrossentropy(label_smoothing)
-
-
-def train_model(model: keras.Model, train: Dataset, val: Dataset | None = None, *,
-                label_smoothing: float = 0.0, learning_rate: float = 1e-3,
-                run_eagerly: bool = False, **options: Any) -> FitResult:
-    """:func:`dflearn.training.fit` with optional label smoothing (other keyword arguments,
-    such as ``epochs``, ``augment`` or ``photometric``, go to ``fit``).
-
-    ``run_eagerly`` skips building a TensorFlow graph: slower per batch, but for the handful of
-    batches of the ``ci`` profile it saves the tracing time.
-    """
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=smoothed_loss(model, label_smoothing), metrics=[accuracy_for(model)],
-                  run_eagerly=run_eagerly)
-    return fit(model, train, val, learning_rate=learning_rate, compile=False, **options)
-
-
-# --------------------------------------------------------------------------- saved models
-
-
-def saved_models(session: "Session", prefix: str = "") -> list[str]:
-    """Names of the models saved in ``session.artifacts`` (``<name>.keras``, see
-    :mod:`dflearn.artifacts`) that start with ``prefix``, sorted."""
-    folder = Path(session.artifacts)
-    if not folder.is_dir():
-        return []
-    return sorted(p.name[:-len(".keras")] for p in folder.glob(f"{prefix}*.keras")
-                  if not p.name.startswith(".") and p.is_file())
-
-
-def pick_saved(session: "Session", prefix: str, prefer: Sequence[str] = (),
-               exclude: Sequence[str] = ()) -> str | None:
-    """The saved model to use among those whose name starts with ``prefix``: names containing
-    a word of ``exclude`` are skipped; the first name containing the earliest possible word of
-    ``prefer`` wins, else the first name in sorted order; ``None`` when nothing is saved.
-
-    E.g. ``pick_saved(session, "04_", prefer=("resnet50", "best"), exclude=("personal",))``.
-    """
-    names = [n for n in saved_models(session, prefix) if not any(w in n for w in exclude)]
-    for word in prefer:
-        for name in names:
-            if word in name:
-                return name
-    return names[0] if names else None
 
 
 # --------------------------------------------------------------------------- predictions
@@ -212,15 +69,6 @@ def _named(models: Mapping[str, keras.Model] | Sequence[keras.Model]) -> dict[st
             raise EnsembleError(f"{name!r} is a {type(model).__name__}, not a Keras model.")
         head_of(model)  # raises for outputs that are neither 1 nor 2 units
     return named
-
-
-def fit_to_model(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """``images`` resized (bilinear) to ``model``'s square input size when they differ."""
-    size = model.input_shape[1:3]
-    images = np.asarray(images)
-    if None in size or tuple(images.shape[1:3]) == tuple(size):
-        return images
-    return ops.convert_to_numpy(ops.image.resize(images.astype("float32"), size))
 
 
 def probabilities(models: Mapping[str, keras.Model] | Sequence[keras.Model], images: np.ndarray,
@@ -306,45 +154,6 @@ class Stacking:
 
 
 # --------------------------------------------------------------------------- EnsembleCNN
-
-
-@keras.saving.register_keras_serializable(package="dflearn")
-class TwoClassProbabilities(layers.Layer):
-    """Turns a 1-unit sigmoid P(REAL) into ``[P(FAKE), P(REAL)]``; passes 2-unit softmax
-    outputs through unchanged."""
-
-    def call(self, p: Any) -> Any:
-        if p.shape[-1] == 1:
-            return ops.concatenate([1.0 - p, p], axis=-1)
-        return p
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return (*input_shape[:-1], 2)
-
-
-@keras.saving.register_keras_serializable(package="dflearn")
-class ConfidenceBlend(layers.Layer):
-    """Blends two class distributions by their confidence (largest probability):
-    ``g * a + (1 - g) * b`` with ``g = sigmoid(scale * (conf(a) - conf(b)) + offset)``;
-    ``scale`` and ``offset`` are learned."""
-
-    def build(self, input_shape: Any) -> None:
-        self.scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(4.0),
-                                     name="scale")
-        self.offset = self.add_weight(shape=(), initializer="zeros", name="offset")
-
-    def gate(self, inputs: Sequence[Any]) -> Any:
-        """The weight ``g`` given to the first distribution, shape (N, 1)."""
-        a, b = inputs
-        margin = ops.max(a, axis=-1, keepdims=True) - ops.max(b, axis=-1, keepdims=True)
-        return ops.sigmoid(self.scale * margin + self.offset)
-
-    def call(self, inputs: Sequence[Any]) -> Any:
-        g = self.gate(inputs)
-        return g * inputs[0] + (1.0 - g) * inputs[1]
-
-    def compute_output_shape(self, input_shape: Sequence[tuple]) -> tuple:
-        return input_shape[0]
 
 
 def combiner(n_models: int, hidden: int = 16) -> keras.Model:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 
+from dflearn.images import check_images
+
 CONTENT_CLASSES: tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
@@ -61,23 +63,6 @@ def content_classes(paths: Iterable[str | PurePath]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-    """Return ``images`` as an array after checking it is a batch ``(N, H, W, 3)``.
-
-    Raises ``ValueError`` naming the shape found (a single image needs ``images[None]``).
-    """
-    images = np.asarray(images)
-    if images.ndim == 3 and images.shape[-1] == 3:
-        raise ValueError(
-            f"{name} has shape {images.shape}: that is one image; pass a batch, e.g. image[None]."
-        )
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"{name} must have shape (N, height, width, 3); got {images.shape}.")
-    if len(images) == 0:
-        raise ValueError(f"{name} is empty: no images to compute features from.")
-    return images
 
 
 # --------------------------------------------------------------------------- the study's features

@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from dflearn.features import check_images
-from dflearn.robustness import fit_to_model
+from dflearn.images import check_images, fit_to_model
 
 INCEPTION_SIZE = 299
 # The file keras.applications.InceptionV3(weights="imagenet", include_top=False) caches.

@@ -30,7 +30,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from dflearn.data import FAKE, Dataset
-from dflearn.features import check_images
+from dflearn.images import check_images
 from dflearn.models import scaled
 from dflearn.plots import image_grid
 from dflearn.training import TimeBudget

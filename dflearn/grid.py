@@ -1,5 +1,9 @@
 """The seed study's adaptation of Aydogdu & Demirci's age classifier: a grid of small CNNs.
 
+Lesson module of 05; imports only the core. The grid models themselves are built by
+:func:`dflearn.models.age_classifier` (the stand-in registry of :mod:`dflearn.artifacts` builds
+the study's best one too); this module lays out the grid, trains it resumably and reads it.
+
 Convolutional stages of 2, 3 or 4 convolutions (:data:`CONV_STAGES`) are crossed with dense
 heads (:data:`DENSE_HEADS`), 12 models in all. Every stage ends at the same feature map
 (``output_size`` x ``output_size`` x ``final_filters``, 4x4x128 for 32x32 inputs), so the heads
@@ -13,7 +17,6 @@ goes: a second call resumes where an interrupted one stopped (:func:`run_grid`).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -22,21 +25,22 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from keras import layers
 
+from dflearn import study
 from dflearn.data import Dataset
 from dflearn.metrics import probability_metrics
-from dflearn.models import BN_MOMENTUM, classifier_head, image_input, real_probability, scaled
+from dflearn.models import (BN_MOMENTUM, FINAL_FILTERS, KERNEL, OUTPUT_SIZE, GridSpec,
+                            ModelConfigError, age_classifier, check_dense_head, pooling_plan,
+                            real_probability, stage_filters)
 from dflearn.plots import axis_label, plot_confusion
 from dflearn.splits import Splits
 from dflearn.training import fit
 
 CONV_STAGES: tuple[int, ...] = (2, 3, 4)
 DENSE_HEADS: tuple[tuple[int, ...], ...] = ((2,), (512, 2), (512, 512, 2), (1024, 512, 256, 2))
-OUTPUT_SIZE = 4          # side of the feature map at the end of every stage (32x32 inputs)
-FINAL_FILTERS = 128      # channels at the end of every stage (before the width multiplier)
-KERNEL = 3               # every convolution is 3x3 with "same" padding
-STUDY_ACCURACY_RANGE = (0.862, 0.924)  # the study's accuracies across its grid (Figure 2)
+# The study's lowest and highest validation accuracy across its grid (Fig. 3).
+STUDY_ACCURACY_RANGE = (study.value("study/grid_worst/accuracy"),
+                        study.value("study/grid_best/accuracy"))
 BEST_MODEL = "05_grid_best"   # the artifact name notebooks 06 and 07 load
 RESULTS_FILE = "05_grid_results.json"
 RESULTS_VERSION = 1
@@ -51,38 +55,14 @@ class GridError(ValueError):
 # --------------------------------------------------------------------------- the grid
 
 
-@dataclass(frozen=True)
-class GridSpec:
-    """One model of the grid: ``n_convs`` convolutions, then dense layers of ``head`` units
-    (the last number is the 2-unit softmax output)."""
-
-    n_convs: int
-    head: tuple[int, ...]
-
-    @property
-    def name(self) -> str:
-        """E.g. ``3conv_512-2``."""
-        return f"{self.n_convs}conv_{'-'.join(map(str, self.head))}"
-
-    @property
-    def head_label(self) -> str:
-        """E.g. ``[512, 2]``, as the study writes it."""
-        return str(list(self.head))
-
-
-def _check_head(head: Sequence[int]) -> tuple[int, ...]:
-    head = tuple(int(u) for u in head)
-    if not head or head[-1] != 2 or any(u < 1 for u in head):
-        raise GridError(f"A dense head is a list of positive unit counts ending with the 2-unit "
-                        f"output, like [512, 2]; got {list(head)}.")
-    return head
-
-
 def grid_specs(conv_stages: Iterable[int] = CONV_STAGES,
                heads: Iterable[Sequence[int]] = DENSE_HEADS) -> list[GridSpec]:
     """Every conv stage crossed with every head, stage-major (the study's 12 models by default)."""
     stages = [int(n) for n in conv_stages]
-    head_list = [_check_head(h) for h in heads]
+    try:
+        head_list = [check_dense_head(h) for h in heads]
+    except ModelConfigError as error:
+        raise GridError(str(error)) from None
     if not stages or not head_list:
         raise GridError("The grid needs at least one conv stage and one dense head.")
     if any(n < 1 for n in stages):
@@ -92,26 +72,6 @@ def grid_specs(conv_stages: Iterable[int] = CONV_STAGES,
     if len(set(names)) != len(names):
         raise GridError(f"The lists repeat a stage or a head: {names}.")
     return specs
-
-
-def pooling_plan(n_convs: int, input_size: int = 32, output_size: int = OUTPUT_SIZE) -> list[int]:
-    """The max-pooling factor after each convolution (1 = no pooling) so that ``input_size``
-    shrinks to ``output_size``: the halvings needed are spread over the convolutions, earlier
-    ones taking any extra (2 convs: 4, 2; 3 convs: 2, 2, 2; 4 convs: 2, 2, 2, 1)."""
-    if n_convs < 1:
-        raise GridError(f"A stage needs at least one convolution, got {n_convs}.")
-    ratio = input_size / output_size
-    halvings = round(math.log2(ratio)) if ratio >= 1 else -1
-    if halvings < 0 or 2 ** halvings != ratio:
-        raise GridError(f"input_size / output_size must be a power of 2 (got {input_size} / "
-                        f"{output_size}): every stage shrinks the image by 2x2 max-pooling.")
-    return [2 ** (halvings // n_convs + (1 if i < halvings % n_convs else 0)) for i in range(n_convs)]
-
-
-def stage_filters(n_convs: int, final_filters: int = FINAL_FILTERS) -> list[int]:
-    """Filters per convolution, doubling up to ``final_filters`` at the last one
-    (2 convs: 64, 128; 4 convs: 16, 32, 64, 128)."""
-    return [max(1, final_filters // 2 ** (n_convs - 1 - i)) for i in range(n_convs)]
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -137,31 +97,6 @@ def stage_arithmetic(n_convs: int, input_size: int = 32, output_size: int = OUTP
                          "size_out": out, "channels": filters})
             size = out
     return pd.DataFrame(rows).set_index("layer")
-
-
-def age_classifier(n_convs: int, head: Sequence[int], *, width: float = 1.0, input_size: int = 32,
-                   output_size: int = OUTPUT_SIZE, final_filters: int = FINAL_FILTERS,
-                   dropout: float = 0.25, bn_momentum: float = BN_MOMENTUM) -> keras.Model:
-    """One grid model: ``n_convs`` x (3x3 conv, BatchNorm, ReLU, planned max-pooling), flatten,
-    dense ReLU layers with dropout for every unit count of ``head`` but the last, and the 2-unit
-    softmax. Filters and hidden units are scaled by ``width``; 0-255 pixels in. A lower
-    ``bn_momentum`` lets BatchNorm's running statistics settle within a few batches (tiny runs)."""
-    head = _check_head(head)
-    spec = GridSpec(n_convs, head)
-    inputs, x = image_input(input_size)
-    plan = pooling_plan(n_convs, input_size, output_size)
-    for i, (filters, pool) in enumerate(zip(stage_filters(n_convs, final_filters), plan), 1):
-        x = layers.Conv2D(scaled(filters, width), KERNEL, padding="same", use_bias=False,
-                          name=f"conv{i}")(x)
-        x = layers.BatchNormalization(momentum=bn_momentum, name=f"conv{i}_bn")(x)
-        x = layers.ReLU(name=f"conv{i}_relu")(x)
-        if pool > 1:
-            x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
-    x = layers.Flatten(name="flatten")(x)
-    for j, units in enumerate(head[:-1], 1):
-        x = layers.Dense(scaled(units, width), activation="relu", name=f"dense{j}")(x)
-        x = layers.Dropout(dropout, name=f"dense{j}_dropout")(x)
-    return keras.Model(inputs, classifier_head(x, "softmax"), name=spec.name)
 
 
 def build_grid(conv_stages: Iterable[int] = CONV_STAGES,
@@ -242,7 +177,8 @@ def run_grid(specs: Sequence[GridSpec], train_one: Callable[[GridSpec], tuple[di
 
 @dataclass(frozen=True)
 class GridPlan:
-    """How every grid model is trained (the same for all)."""
+    """How every grid model is trained (the same for all): plain :func:`dflearn.training.fit`
+    arguments plus the builder's, and the key a resumed grid must match."""
 
     epochs: int = 4
     batch_size: int = 64
@@ -255,36 +191,24 @@ class GridPlan:
     seed: int = 0
 
 
-def plan_from_settings(settings: Any, seed: int = 0) -> GridPlan:
-    """A :class:`GridPlan` from a notebook's settings: epochs, batch size, width and image size,
-    plus the ``extra`` knobs ``learning_rate``, ``bn_momentum`` and ``run_eagerly``."""
-    known = {"learning_rate", "bn_momentum", "run_eagerly"}
-    extra = {k: v for k, v in settings.extra.items() if k in known}
-    return GridPlan(epochs=settings.epochs, batch_size=settings.batch_size, width=settings.width,
-                    input_size=settings.image_size, seed=seed, **extra)
-
-
 def test_predictions(model: keras.Model, data: Dataset, batch_size: int = 256) -> tuple[dict, np.ndarray]:
     """The metrics of :func:`dflearn.metrics.evaluate` and the predicted labels, from one pass."""
     p_real = real_probability(model, data.images, batch_size=batch_size)
     return probability_metrics(data.labels, p_real), (p_real >= 0.5).astype(int)
 
 
-def train_one_model(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, keras.Model]:
+def train_spec(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, keras.Model]:
     """Build, train and measure one grid model: its validation curves and final validation
     scores, the test metrics and the test predictions (for confusion matrices).
 
     The seed is reset for every model, so a resumed grid gives the same models as one run.
     """
-    from dflearn.transfer import compile_for
-
     keras.utils.set_random_seed(plan.seed)
     model = age_classifier(spec.n_convs, spec.head, width=plan.width, input_size=plan.input_size,
                            output_size=plan.output_size, bn_momentum=plan.bn_momentum)
-    compile_for(model, plan.learning_rate, plan.run_eagerly)
     result = fit(model, splits.train, splits.val, epochs=plan.epochs, batch_size=plan.batch_size,
                  learning_rate=plan.learning_rate, schedule=None, patience=0, seed=plan.seed,
-                 compile=False)
+                 run_eagerly=plan.run_eagerly)
     test, y_pred = test_predictions(model, splits.test, max(plan.batch_size, 256))
     entry = {"name": spec.name, "conv_layers": spec.n_convs, "head": list(spec.head),
              "parameters": int(model.count_params()), "seconds": result.seconds,
@@ -306,7 +230,7 @@ def train_grid(specs: Sequence[GridSpec], splits: Splits, plan: GridPlan, path: 
                keep_best: Callable[[keras.Model, dict], None] | None = None,
                log: Callable[[str], None] | None = print) -> dict[str, dict]:
     """Train every model of ``specs`` on ``splits`` with :func:`run_grid` (resumable)."""
-    return run_grid(specs, lambda spec: train_one_model(spec, splits, plan), path,
+    return run_grid(specs, lambda spec: train_spec(spec, splits, plan), path,
                     grid_config(splits, plan, dataset), progress=progress, keep_best=keep_best,
                     log=log)
 
@@ -340,7 +264,7 @@ def study_comparison(table: pd.DataFrame,
     return frame
 
 
-def findings(table: pd.DataFrame, reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> str:
+def findings_text(table: pd.DataFrame, reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> str:
     """Which of the study's grid findings hold in ``table``: the accuracy range, and whether the
     choice of head or of depth moves accuracy more (mean range across rows vs columns)."""
     low, high = reported

@@ -11,6 +11,12 @@ from sklearn import metrics as skm
 
 from dflearn.data import CLASS_NAMES, REAL, Dataset
 
+
+def confidence(p_real: np.ndarray) -> np.ndarray:
+    """The probability of the predicted class: ``max(P(REAL), 1 - P(REAL))`` (07, 08)."""
+    p = np.asarray(p_real, dtype=float)
+    return np.maximum(p, 1 - p)
+
 # The study's table columns, then what the faces project adds.
 STUDY_COLUMNS: list[str] = ["loss", "accuracy", "precision_FAKE", "recall_FAKE", "f1_FAKE",
                             "precision_REAL", "recall_REAL", "f1_REAL", "precision_macro",

@@ -12,6 +12,8 @@ Models take raw ``uint8``-range pixels (0-255): the first layer rescales them to
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import keras
@@ -50,13 +52,15 @@ MODEL_NAMES: Mapping[str, str] = {"personal": "personal_cnn", "vgg16": "vgg16", 
 DISPLAY_NAMES: Mapping[str, str] = {"personal": "Personal CNN", "vgg16": "VGG16 (scratch)",
                                     "vgg19": "VGG19 (scratch)", "mobilenet": "MobileNet-style",
                                     "faces": "8-conv (faces)"}
-# Validation accuracies the study and its companion projects report, and on which data.
-REPORTED: Mapping[str, float] = {"personal": 0.9696, "vgg16": 0.5025, "vgg19": 0.5025,
-                                 "mobilenet": 0.968, "faces": 0.874}
-REPORTED_ON: Mapping[str, str] = {"personal": "CIFAKE (study)", "vgg16": "CIFAKE (study)",
-                                  "vgg19": "CIFAKE (study)",
-                                  "mobilenet": "GAN faces (lightweight-detector)",
-                                  "faces": "real/fake faces (faces project)"}
+# The reported number (a key of :data:`dflearn.study.REPORTED`) each architecture is compared with.
+STUDY_KEYS: Mapping[str, str] = {"personal": "study/personal_cnn/accuracy",
+                                 "vgg16": "study/vgg16_scratch/accuracy",
+                                 "vgg19": "study/vgg19_scratch/accuracy",
+                                 "mobilenet": "lightweight/mobilenet_cnn/accuracy",
+                                 "faces": "faces/own_cnn/accuracy"}
+# The study fine-tunes its 40-layer Personal CNN from "layer 23": counting from 1 without the
+# input layer, the first convolution of the third block (04, 07).
+PERSONAL_UNFREEZE_LAYER = "b3_conv1"
 
 
 class ModelConfigError(ValueError):
@@ -71,7 +75,9 @@ def scaled(units: int, width: float, minimum: int = 4) -> int:
     return max(minimum, int(round(units * width)))
 
 
-def _check_args(width: float, input_size: int, head: str, min_size: int = 8) -> None:
+def check_args(width: float, input_size: int, head: str, min_size: int = 8) -> None:
+    """Raise :class:`ModelConfigError` for a non-positive width, a too small or fractional input
+    size, or an unknown head (every builder's first step)."""
     if not width > 0:
         raise ModelConfigError(f"width must be a positive multiplier, got {width!r}.")
     if int(input_size) != input_size or input_size < min_size:
@@ -116,10 +122,18 @@ def head_of(model: keras.Model) -> str:
     raise ModelConfigError(f"Model {model.name!r} has {units} outputs; expected 1 or 2.")
 
 
-def loss_for(model: keras.Model) -> keras.losses.Loss:
-    """Binary cross-entropy for a sigmoid head, sparse categorical cross-entropy for softmax."""
+def loss_for(model: keras.Model, label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """Binary cross-entropy for a sigmoid head, sparse categorical cross-entropy for softmax,
+    with ``label_smoothing`` (0 = none; softmax heads then use
+    :class:`~dflearn.layers.SmoothedSparseCrossentropy`)."""
+    if not 0 <= label_smoothing < 1:
+        raise ModelConfigError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
     if head_of(model) == "sigmoid":
-        return keras.losses.BinaryCrossentropy()
+        return keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+    if label_smoothing:
+        from dflearn.layers import SmoothedSparseCrossentropy
+
+        return SmoothedSparseCrossentropy(label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy()
 
 
@@ -132,12 +146,15 @@ def accuracy_for(model: keras.Model) -> keras.metrics.Metric:
 
 def compile_model(model: keras.Model, learning_rate: float = 1e-3, weight_decay: float = 0.0,
                   optimizer: keras.optimizers.Optimizer | None = None,
-                  run_eagerly: bool = False) -> keras.Model:
-    """Compile with Adam (AdamW when ``weight_decay > 0``) and the loss matching the head."""
+                  run_eagerly: bool = False, label_smoothing: float = 0.0) -> keras.Model:
+    """Compile with Adam (AdamW when ``weight_decay > 0``) and the loss matching the head
+    (:func:`loss_for`). ``run_eagerly`` skips graph tracing: slower per batch, quicker for the
+    few batches of the ``ci`` profile."""
     if optimizer is None:
         optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
                      if weight_decay else keras.optimizers.Adam(learning_rate))
-    model.compile(optimizer=optimizer, loss=loss_for(model), metrics=[accuracy_for(model)],
+    model.compile(optimizer=optimizer, loss=loss_for(model, label_smoothing),
+                  metrics=[accuracy_for(model)],
                   run_eagerly=run_eagerly)
     return model
 
@@ -188,7 +205,7 @@ def personal_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_H
     12-channel one (:func:`space_to_depth`) and the last block skips its pooling, so the
     blocks see the same information at a quarter of the cost.
     """
-    _check_args(width, input_size, head)
+    check_args(width, input_size, head)
     if stem not in STEMS:
         raise ModelConfigError(f"Unknown stem {stem!r}: use one of {STEMS}.")
     inputs, x = image_input(input_size)
@@ -218,7 +235,7 @@ def vgg(depth: int = 16, width: float = 1.0, input_size: int = 32, head: str = D
     """
     if depth not in VGG_CONFIGS:
         raise ModelConfigError(f"VGG depth must be one of {tuple(VGG_CONFIGS)}, got {depth!r}.")
-    _check_args(width, input_size, head, min_size=32)
+    check_args(width, input_size, head, min_size=32)
     inputs, x = image_input(input_size)
     block, conv = 1, 1
     for item in VGG_CONFIGS[depth]:
@@ -270,7 +287,7 @@ def mobilenet_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_
                   blocks: Sequence[tuple[int, int]] = MOBILENET_BLOCKS) -> keras.Model:
     """A MobileNet-style CNN (as in the lightweight-detector project): a 3x3 stem convolution,
     depthwise-separable blocks, global average pooling, dropout and the head."""
-    _check_args(width, input_size, head)
+    check_args(width, input_size, head)
     inputs, x = image_input(input_size)
     x = layers.Conv2D(scaled(stem_filters, width), 3, padding="same", use_bias=False,
                       name="stem_conv")(x)
@@ -288,7 +305,7 @@ def faces_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD
     """The faces project's 8-conv CNN: 64-64-128-128-256-256-512-512 with BatchNorm, 2x2
     max-pooling after each pair but the last, global average pooling and a 256-128 dense head
     with dropout before the output (1 unit with ``head="sigmoid"``)."""
-    _check_args(width, input_size, head)
+    check_args(width, input_size, head)
     inputs, x = image_input(input_size)
     for i, filters in enumerate(FACES_FILTERS, start=1):
         x = conv_bn_relu(x, scaled(filters, width), f"conv{i}")
@@ -299,6 +316,158 @@ def faces_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD
         x = layers.Dense(scaled(units, width), activation="relu", name=f"fc{units}")(x)
         x = layers.Dropout(dropout, name=f"fc{units}_dropout")(x)
     return keras.Model(inputs, classifier_head(x, head), name=MODEL_NAMES["faces"])
+
+
+# ---- the ensemble project's base CNNs (06)
+
+
+THREE_FILTERS: tuple[int, ...] = (32, 64, 128)
+
+
+SKIPCON_FILTERS: tuple[int, ...] = (32, 64, 128)
+
+
+def three_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+              dropout: float = 0.3, dense_units: int = 128) -> keras.Model:
+    """The ensemble project's ThreeCNN: three Conv-BatchNorm-ReLU-MaxPool blocks (32, 64, 128
+    filters), flatten, a dense layer with dropout, and the head."""
+    check_args(width, input_size, head)
+    inputs, x = image_input(input_size)
+    for b, filters in enumerate(THREE_FILTERS, start=1):
+        x = layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False,
+                          name=f"conv{b}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"conv{b}_bn")(x)
+        x = layers.ReLU(name=f"conv{b}_relu")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, classifier_head(x, head), name="three_cnn")
+
+
+def residual_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+    """Two 3x3 Conv-BatchNorm layers plus a skip connection (a 1x1 projection when the number
+    of channels changes), then ReLU."""
+    shortcut = x
+    if x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
+        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM,
+                                             name=f"{name}_project_bn")(shortcut)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(y)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(y)
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.ReLU(name=f"{name}_out")(y)
+
+
+def skipcon_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
+                dropout: float = 0.3, dense_units: int = 128) -> keras.Model:
+    """The ensemble project's SkipConCNN: a 3x3 stem, three residual blocks (32, 64, 128
+    filters) each followed by 2x2 max-pooling, global average pooling, a dense layer with
+    dropout, and the head."""
+    check_args(width, input_size, head)
+    inputs, x = image_input(input_size)
+    x = layers.Conv2D(scaled(SKIPCON_FILTERS[0], width), 3, padding="same", use_bias=False,
+                      name="stem_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for b, filters in enumerate(SKIPCON_FILTERS, start=1):
+        x = residual_block(x, scaled(filters, width), name=f"res{b}")
+        x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, classifier_head(x, head), name="skipcon_cnn")
+
+
+BASE_MODELS: Mapping[str, Callable[..., keras.Model]] = {"ThreeCNN": three_cnn,
+                                                         "SkipConCNN": skipcon_cnn}
+
+
+# ---- the study's age-classifier grid (05)
+
+
+# The study's age-classifier grid (05): every conv stage ends at OUTPUT_SIZE x OUTPUT_SIZE x
+# FINAL_FILTERS (4x4x128 for 32x32 inputs), with 3x3 convolutions.
+OUTPUT_SIZE = 4
+FINAL_FILTERS = 128
+KERNEL = 3
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """One model of the grid: ``n_convs`` convolutions, then dense layers of ``head`` units
+    (the last number is the 2-unit softmax output)."""
+
+    n_convs: int
+    head: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        """E.g. ``3conv_512-2``."""
+        return f"{self.n_convs}conv_{'-'.join(map(str, self.head))}"
+
+    @property
+    def head_label(self) -> str:
+        """E.g. ``[512, 2]``, as the study writes it."""
+        return str(list(self.head))
+
+
+def check_dense_head(head: Sequence[int]) -> tuple[int, ...]:
+    """``head`` as a tuple of unit counts ending with the 2-unit output, or ModelConfigError."""
+    head = tuple(int(u) for u in head)
+    if not head or head[-1] != 2 or any(u < 1 for u in head):
+        raise ModelConfigError(f"A dense head is a list of positive unit counts ending with the "
+                               f"2-unit output, like [512, 2]; got {list(head)}.")
+    return head
+
+
+def pooling_plan(n_convs: int, input_size: int = 32, output_size: int = OUTPUT_SIZE) -> list[int]:
+    """The max-pooling factor after each convolution (1 = no pooling) so that ``input_size``
+    shrinks to ``output_size``: the halvings needed are spread over the convolutions, earlier
+    ones taking any extra (2 convs: 4, 2; 3 convs: 2, 2, 2; 4 convs: 2, 2, 2, 1)."""
+    if n_convs < 1:
+        raise ModelConfigError(f"A stage needs at least one convolution, got {n_convs}.")
+    ratio = input_size / output_size
+    halvings = round(math.log2(ratio)) if ratio >= 1 else -1
+    if halvings < 0 or 2 ** halvings != ratio:
+        raise ModelConfigError(f"input_size / output_size must be a power of 2 (got {input_size} "
+                               f"/ {output_size}): every stage shrinks the image by 2x2 "
+                               "max-pooling.")
+    return [2 ** (halvings // n_convs + (1 if i < halvings % n_convs else 0)) for i in range(n_convs)]
+
+
+def stage_filters(n_convs: int, final_filters: int = FINAL_FILTERS) -> list[int]:
+    """Filters per convolution, doubling up to ``final_filters`` at the last one
+    (2 convs: 64, 128; 4 convs: 16, 32, 64, 128)."""
+    return [max(1, final_filters // 2 ** (n_convs - 1 - i)) for i in range(n_convs)]
+
+
+def age_classifier(n_convs: int, head: Sequence[int], *, width: float = 1.0, input_size: int = 32,
+                   output_size: int = OUTPUT_SIZE, final_filters: int = FINAL_FILTERS,
+                   dropout: float = 0.25, bn_momentum: float = BN_MOMENTUM) -> keras.Model:
+    """One grid model: ``n_convs`` x (3x3 conv, BatchNorm, ReLU, planned max-pooling), flatten,
+    dense ReLU layers with dropout for every unit count of ``head`` but the last, and the 2-unit
+    softmax. Filters and hidden units are scaled by ``width``; 0-255 pixels in. A lower
+    ``bn_momentum`` lets BatchNorm's running statistics settle within a few batches (tiny runs)."""
+    head = check_dense_head(head)
+    spec = GridSpec(n_convs, head)
+    inputs, x = image_input(input_size)
+    plan = pooling_plan(n_convs, input_size, output_size)
+    for i, (filters, pool) in enumerate(zip(stage_filters(n_convs, final_filters), plan), 1):
+        x = layers.Conv2D(scaled(filters, width), KERNEL, padding="same", use_bias=False,
+                          name=f"conv{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"conv{i}_bn")(x)
+        x = layers.ReLU(name=f"conv{i}_relu")(x)
+        if pool > 1:
+            x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for j, units in enumerate(head[:-1], 1):
+        x = layers.Dense(scaled(units, width), activation="relu", name=f"dense{j}")(x)
+        x = layers.Dropout(dropout, name=f"dense{j}_dropout")(x)
+    return keras.Model(inputs, classifier_head(x, "softmax"), name=spec.name)
 
 
 ARCHITECTURES: Mapping[str, Callable[..., keras.Model]] = {

@@ -6,9 +6,13 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from dflearn.data import CLASS_NAMES
+
+CLASS_COLOURS = {"FAKE": "tab:orange", "REAL": "tab:blue"}
+INTENSITY = "intensity (0-255)"
 
 
 def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, ncols: int = 8,
@@ -121,3 +125,33 @@ def plot_layer_scales(scales: Mapping[str, Sequence[float]], layer_names: Sequen
     ax.legend()
     fig.tight_layout()
     return ax
+
+
+def shared_bins(values: np.ndarray, bins: int,
+                value_range: tuple[float, float] | None) -> np.ndarray:
+    """``bins + 1`` equal-width edges over ``value_range`` (default: the values' range)."""
+    low, high = value_range if value_range else (float(np.min(values)), float(np.max(values)))
+    return np.linspace(low, high, bins + 1)
+
+
+def overlay_histograms(table: pd.DataFrame, labels: np.ndarray, columns: Sequence[str],
+                       bins: int = 32, value_range: tuple[float, float] | None = (0, 255),
+                       xlabel: str = "mean " + INTENSITY,
+                       title: str = "FAKE vs REAL on shared bins",
+                       ylabel: str = "density (1/intensity unit)") -> plt.Figure:
+    """One panel per feature column with both classes on the same bins, as densities
+    (01 §2, 02 §2)."""
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.8 * len(columns), 3.2), squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        edges = shared_bins(table[column].to_numpy(), bins, value_range)
+        for label, name in enumerate(CLASS_NAMES):
+            ax.hist(table[column][labels == label], bins=edges, density=True, alpha=0.5,
+                    color=CLASS_COLOURS[name], label=name)
+        ax.set_title(column)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

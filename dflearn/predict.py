@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from dflearn.data import CLASS_NAMES, FAKE, REAL
+from dflearn.images import model_input_size, resize_image
 
 VERDICTS = {FAKE: "Deepfake", REAL: "Real"}
 
@@ -100,8 +101,8 @@ def _array_to_image(array: np.ndarray, steps: list[str]) -> Image.Image:
 def fit_to_square(img: Image.Image, size: int) -> tuple[Image.Image, list[str]]:
     """Centre-crop to a square (keeping the aspect ratio) and resize to ``size`` x ``size``.
 
-    Shrinking uses Pillow's antialiased bicubic filter, so fine detail is averaged rather than
-    aliased.
+    Resizing is :func:`dflearn.images.resize_image` (Pillow's antialiased bicubic filter, the
+    course's one resizing), so fine detail is averaged rather than aliased.
     """
     steps = []
     w, h = img.size
@@ -113,18 +114,22 @@ def fit_to_square(img: Image.Image, size: int) -> tuple[Image.Image, list[str]]:
     if img.size != (size, size):
         direction = "downscaled" if img.width > size else "upscaled"
         steps.append(f"{direction} {img.width}x{img.height} to {size}x{size} (bicubic)")
-        img = img.resize((size, size), Image.Resampling.BICUBIC)
+        img = Image.fromarray(resize_image(np.asarray(img), (size, size)))
     else:
         steps.append(f"already {size}x{size}: no resizing")
     return img, steps
 
 
-def model_input_size(model: Any) -> int:
-    """The square image size a model expects, from its input shape."""
-    shape = model.input_shape
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
-        raise ImageInputError(f"Model {model.name!r} does not take fixed square images (input {shape}).")
-    return int(shape[1])
+def square_input_size(model: Any) -> int:
+    """The side of the square images ``model`` takes (:func:`dflearn.images.model_input_size`)."""
+    try:
+        size = model_input_size(model)
+    except ValueError as error:
+        raise ImageInputError(str(error)) from None
+    if size is None or size[0] != size[1]:
+        raise ImageInputError(f"Model {model.name!r} does not take fixed square images "
+                              f"(input {model.input_shape}).")
+    return size[0]
 
 
 def predict_image(model: Any, source: str | os.PathLike | np.ndarray | Image.Image,
@@ -137,7 +142,7 @@ def predict_image(model: Any, source: str | os.PathLike | np.ndarray | Image.Ima
     from dflearn.models import real_probability
 
     img, steps, name = load_image(source)
-    img, resize_steps = fit_to_square(img, model_input_size(model))
+    img, resize_steps = fit_to_square(img, square_input_size(model))
     batch = np.asarray(img, dtype=np.uint8)[None]
     p_real = float(real_probability(model, batch)[0])
     return Prediction(p_real, threshold, tuple(steps + resize_steps), name)

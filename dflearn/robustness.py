@@ -1,22 +1,22 @@
 """How far a detector's accuracy carries: other datasets, perturbed images and leaked test images.
 
-* :func:`load_labelled_folder` loads any folder of ``REAL/`` and ``FAKE/`` images, in the CIFAKE
-  layout (``root/{train,test}/{REAL,FAKE}``) or flat (``root/{REAL,FAKE}``), at any image size;
+Lesson module of 08; imports only the core (any REAL/FAKE folder is read by
+:func:`dflearn.data.load_labelled_folder`, resized by :func:`dflearn.images.fit_to_model`).
+
 * :data:`PERTURBATIONS` (JPEG re-compression, Gaussian blur, down- and up-resizing, Gaussian
   noise) and :func:`robustness_curves` measure accuracy at several strengths, one curve per model;
-* :class:`BlurJpeg` is Wang et al. (2020)'s Blur+JPEG training augmentation as a Keras layer;
+* :class:`dflearn.layers.BlurJpeg` is Wang et al. (2020)'s Blur+JPEG training augmentation;
 * :func:`leakage_table` compares accuracy with and without test images that also sit in training;
-* :func:`versus_study` puts the study's 96.96% -> 81.1% beside our models' drop.
+* :func:`versus_study` puts the study's Personal CNN (CIFAKE -> its second dataset) beside our
+  models' drop.
 
 Images are ``uint8`` batches ``(N, H, W, 3)`` of 0-255 pixels, labels ``FAKE = 0``, ``REAL = 1``.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
@@ -25,88 +25,21 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import tensorflow as tf
-from PIL import Image
 from scipy import ndimage
 
-from dflearn import data as data_io
-from dflearn.data import CLASS_NAMES, SPLITS, Dataset, DatasetError, DatasetWarning, concat
+from dflearn import study
+from dflearn.data import Dataset, concat, load_labelled_folder, write_labelled_folder
 from dflearn.duplicates import drop_duplicates
-from dflearn.features import check_images
+from dflearn.images import check_images, fit_to_model, jpeg, resize_images
 from dflearn.metrics import probability_metrics
-from dflearn.models import REPORTED, real_probability
+from dflearn.models import real_probability
 from dflearn.paths import embedded_data_dir
 from dflearn.splits import balanced_subset
 
 if TYPE_CHECKING:
-    from dflearn.session import Session
-
-FLAT_LAYOUT_HELP = ("Expected either the CIFAKE layout ROOT/{train,test}/{REAL,FAKE}/ or a flat "
-                    "ROOT/{REAL,FAKE}/ folder of .jpg/.jpeg/.png images.")
-
+    from dflearn.course.session import Session
 
 # --------------------------------------------------------------------------- a second dataset
-
-
-def _flat_listing(root: Path) -> tuple[list[str], np.ndarray]:
-    """The image files of a flat ``root/{REAL,FAKE}`` folder (FAKE first, by file name)."""
-    paths: list[str] = []
-    labels: list[int] = []
-    for label, name in enumerate(CLASS_NAMES):
-        folder = root / name
-        if not folder.is_dir():
-            present = sorted(p.name for p in root.iterdir() if p.is_dir())
-            raise DatasetError(f"Class folder missing: {folder} (sub-folders present: "
-                               f"{present or 'none'}). {FLAT_LAYOUT_HELP}")
-        files = sorted(p for p in folder.iterdir()
-                       if p.suffix.lower() in data_io.IMAGE_SUFFIXES and not p.name.startswith("."))
-        if not files:
-            raise DatasetError(f"Class folder is empty: {folder} holds no .jpg/.jpeg/.png images.")
-        paths.extend(str(p) for p in files)
-        labels.extend([label] * len(files))
-    return paths, np.asarray(labels, dtype=np.int64)
-
-
-def load_labelled_folder(root: str | os.PathLike, split: str | None = None, *,
-                         image_size: int | None = None, skip_corrupt: bool = False) -> Dataset:
-    """Load labelled images from any REAL/FAKE folder, resized to ``image_size`` if given.
-
-    ``root`` may have the CIFAKE layout (then ``split`` picks ``"train"`` or ``"test"``; ``None``
-    pools both) or hold ``REAL/`` and ``FAKE/`` directly (``split`` must then be ``None``).
-    CIFAKE-layout folders go through :func:`dflearn.data.load_cifake` (and its cache); flat
-    folders use the same decoding and conversion code, without a cache.
-    """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DatasetError(f"Dataset folder not found: {root}. {FLAT_LAYOUT_HELP}")
-    if all((root / s).is_dir() for s in SPLITS):
-        if split is None:
-            return concat(data_io.load_cifake(root, s, image_size=image_size,
-                                              skip_corrupt=skip_corrupt) for s in SPLITS)
-        return data_io.load_cifake(root, split, image_size=image_size, skip_corrupt=skip_corrupt)
-    if split is not None:
-        raise DatasetError(f"{root} has no train/ and test/ folders, so split={split!r} cannot be "
-                           f"used; pass split=None for a flat REAL/FAKE folder.")
-    paths, labels = _flat_listing(root)
-    ds, notes = data_io.decode_files(paths, labels, image_size=image_size,
-                                     skip_corrupt=skip_corrupt)
-    for note in notes:
-        warnings.warn(DatasetWarning(f"{root}: {note}"), stacklevel=2)
-    return ds
-
-
-def write_labelled_folder(ds: Dataset, root: str | os.PathLike, suffix: str = ".png",
-                          quality: int = 95) -> Path:
-    """Write ``ds`` as a flat ``root/{REAL,FAKE}/NNNNN<suffix>`` folder (JPEG at ``quality``)."""
-    if suffix not in (".png", ".jpg"):
-        raise ValueError(f"suffix must be '.png' or '.jpg', got {suffix!r}.")
-    root = Path(root)
-    for i, (image, label) in enumerate(zip(check_images(ds.images), ds.labels)):
-        folder = root / CLASS_NAMES[int(label)]
-        folder.mkdir(parents=True, exist_ok=True)
-        options = {"quality": quality} if suffix == ".jpg" else {}
-        Image.fromarray(image).save(folder / f"{i:05d}{suffix}", **options)
-    return root
 
 
 SHIFTED_SIZE = 48
@@ -152,29 +85,6 @@ def second_dataset(session: "Session", test: Dataset, path: str | os.PathLike | 
     return ds, what
 
 
-def resize_images(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize every image to ``size`` (square side or ``(height, width)``), bicubic, as the
-    loader does; images already that size are returned unchanged."""
-    images = check_images(images)
-    target = (size, size) if isinstance(size, int) else tuple(size)
-    if images.shape[1:3] == target:
-        return images
-    return np.stack([data_io.resize_image(image, target) for image in images])
-
-
-def model_input_size(model: keras.Model) -> tuple[int, int]:
-    """The ``(height, width)`` a Keras image model expects."""
-    shape = model.input_shape
-    if len(shape) != 4 or shape[1] is None or shape[2] is None:
-        raise ValueError(f"Model {model.name!r} has input shape {shape}; expected (None, H, W, 3).")
-    return int(shape[1]), int(shape[2])
-
-
-def fit_to_model(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """``images`` resized to the input size of ``model`` (unchanged when they already fit)."""
-    return resize_images(images, model_input_size(model))
-
-
 def _scores(model: keras.Model, image_sets: Sequence[np.ndarray]) -> list[np.ndarray]:
     """P(REAL) for several image sets, each resized for ``model``, in one ``predict`` call."""
     sized = [fit_to_model(model, images) for images in image_sets]
@@ -198,14 +108,14 @@ def evaluate_models(models: Mapping[str, keras.Model], datasets: Mapping[str, Da
 
 
 # The study's Personal CNN: validation accuracy on CIFAKE, and accuracy on its second dataset.
-STUDY_SAME_SOURCE = REPORTED["personal"]
-STUDY_SECOND = 0.811
+STUDY_SAME_SOURCE = study.value("study/personal_cnn/accuracy")
+STUDY_SECOND = study.value("study/personal_cnn_second/accuracy")
 DROP_POINTS = 5.0  # a fall of at least this many points counts as "accuracy does not carry"
 
 
 def versus_study(table: pd.DataFrame, same: str, other: str) -> pd.DataFrame:
-    """The study's numbers beside ours: one row for the study's Personal CNN (96.96% on CIFAKE,
-    81.1% on its second dataset) and one per model of ``table`` (from :func:`evaluate_models`),
+    """The study's numbers beside ours: one row for the study's Personal CNN (on CIFAKE and on
+    its second dataset, :mod:`dflearn.study`) and one per model of ``table`` (from :func:`evaluate_models`),
     with the accuracy on the datasets named ``same`` and ``other``, the drop in percentage
     points and whether the study's finding holds for that model (a drop of at least
     :data:`DROP_POINTS` points)."""
@@ -230,19 +140,6 @@ def versus_study(table: pd.DataFrame, same: str, other: str) -> pd.DataFrame:
 
 def _as_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-
-
-def jpeg(images: np.ndarray, quality: float, seed: int = 0) -> np.ndarray:
-    """Re-encode every image as a JPEG of ``quality`` (1-100, Pillow's 4:2:0 default)."""
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must be between 1 and 100, got {quality!r}.")
-    out = np.empty_like(check_images(images))
-    for i, image in enumerate(images):
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=int(quality))
-        buffer.seek(0)
-        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
-    return out
 
 
 def blur(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
@@ -363,96 +260,6 @@ def plot_robustness(curves: pd.DataFrame, metric: str = "accuracy",
 
 
 # --------------------------------------------------------------------------- Blur+JPEG augmentation
-
-
-@keras.saving.register_keras_serializable(package="dflearn")
-class BlurJpeg(keras.layers.Layer):
-    """Wang et al. (2020)'s "Blur+JPEG" augmentation: with probability ``blur_prob`` blur an image
-    with a Gaussian of sigma drawn from ``sigma_range`` (pixels), then with probability
-    ``jpeg_prob`` re-encode it as a JPEG of quality drawn from ``quality_range``.
-
-    Wang et al. used sigma in [0, 3] on 256-pixel images and quality in [30, 100] with
-    probability 0.5 each; on 32-pixel images a 3-pixel blur erases everything, so the default
-    sigma range here is [0, 1]. Works on 0-255 float batches, only when ``training``. TensorFlow
-    backend only (it calls ``tf.image.adjust_jpeg_quality``).
-    """
-
-    def __init__(self, blur_prob: float = 0.5, jpeg_prob: float = 0.5,
-                 sigma_range: tuple[float, float] = (0.0, 1.0),
-                 quality_range: tuple[int, int] = (30, 100), seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        for name, p in (("blur_prob", blur_prob), ("jpeg_prob", jpeg_prob)):
-            if not 0 <= p <= 1:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}.")
-        if not 0 <= sigma_range[0] <= sigma_range[1]:
-            raise ValueError(f"sigma_range must be (low, high) with 0 <= low <= high, "
-                             f"got {sigma_range}.")
-        if not 1 <= quality_range[0] <= quality_range[1] <= 100:
-            raise ValueError(f"quality_range must lie within 1..100, low first, "
-                             f"got {quality_range}.")
-        self.blur_prob, self.jpeg_prob = float(blur_prob), float(jpeg_prob)
-        self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
-        self.quality_range = (int(quality_range[0]), int(quality_range[1]))
-        self.seed = seed
-        self.radius = max(1, int(np.ceil(3 * self.sigma_range[1])))
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def _uniform(self, n: tf.Tensor, low: float, high: float) -> tf.Tensor:
-        return keras.random.uniform((n,), low, high, seed=self.seed_generator)
-
-    def _blur(self, images: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
-        """Blur image ``i`` with ``sigma[i]`` (0 leaves it unchanged): one separable depthwise
-        convolution with the batch folded into the channels, edges reflected."""
-        n, h, w = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
-        x = tf.range(-self.radius, self.radius + 1, dtype=tf.float32)
-        safe = tf.maximum(sigma, 1e-3)[:, None]
-        kernel = tf.exp(-0.5 * tf.square(x[None, :] / safe))
-        kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # (N, K)
-        kernel = tf.repeat(kernel, 3, axis=0)  # one kernel per channel: (N * 3, K)
-        folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, h, w, n * 3])
-        r = self.radius
-        padded = tf.pad(folded, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
-        k = tf.transpose(kernel)  # (K, N * 3)
-        rows = tf.nn.depthwise_conv2d(padded, k[:, None, :, None], [1, 1, 1, 1], "VALID")
-        both = tf.nn.depthwise_conv2d(rows, k[None, :, :, None], [1, 1, 1, 1], "VALID")
-        return tf.transpose(tf.reshape(both, [h, w, n, 3]), [2, 0, 1, 3])
-
-    def _jpeg(self, images: tf.Tensor, quality: tf.Tensor) -> tf.Tensor:
-        """Re-encode image ``i`` as a JPEG of ``quality[i]``, one image at a time."""
-        def one(args: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
-            image, q = args
-            encoded = tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), q)
-            return tf.cast(encoded, tf.float32)
-
-        return tf.map_fn(one, (images, quality), fn_output_signature=tf.float32)
-
-    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
-        """Blur, then JPEG-compress, a random subset of the batch (only when ``training``)."""
-        if not training:
-            return images
-        images = tf.cast(images, tf.float32)
-        n = tf.shape(images)[0]
-        do_blur = self._uniform(n, 0.0, 1.0) < self.blur_prob
-        sigma = self._uniform(n, *self.sigma_range)
-        sigma = tf.where(do_blur, sigma, tf.zeros_like(sigma))
-        images = self._blur(images, sigma)
-        images = tf.clip_by_value(tf.round(images), 0.0, 255.0)
-        do_jpeg = self._uniform(n, 0.0, 1.0) < self.jpeg_prob
-        low, high = self.quality_range
-        quality = tf.cast(tf.floor(self._uniform(n, low, high + 1)), tf.int32)
-        quality = tf.minimum(quality, high)
-        compressed = self._jpeg(images, quality)
-        return tf.where(do_jpeg[:, None, None, None], compressed, images)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        """The output has the input's shape."""
-        return input_shape
-
-    def get_config(self) -> dict:
-        """The constructor arguments, for saving and cloning."""
-        return {**super().get_config(), "blur_prob": self.blur_prob, "jpeg_prob": self.jpeg_prob,
-                "sigma_range": self.sigma_range, "quality_range": self.quality_range,
-                "seed": self.seed}
 
 
 # --------------------------------------------------------------------------- leakage

@@ -38,6 +38,8 @@ from keras import layers
 from scipy import stats
 
 from dflearn.data import CLASS_NAMES, FAKE, REAL
+from dflearn.images import fit_to_model
+from dflearn.metrics import confidence
 
 METHODS: tuple[str, ...] = ("gradients", "smoothgrad", "grad_cam", "integrated_gradients")
 METHOD_TITLES: Mapping[str, str] = {"gradients": "gradients", "smoothgrad": "SmoothGrad",
@@ -229,7 +231,7 @@ class Explainer:
     # ------------------------------------------------------------------ inputs and scores
 
     def prepare(self, images: np.ndarray) -> tf.Tensor:
-        """Images as float32 at the model's input size (bilinear resizing when needed)."""
+        """Images as float32 at the model's input size (:func:`dflearn.images.fit_to_model`)."""
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
@@ -237,11 +239,7 @@ class Explainer:
             raise SaliencyError(f"Expected images of shape (N, H, W, 3), got {images.shape}.")
         if len(images) == 0:
             raise SaliencyError("No images to explain.")
-        x = tf.convert_to_tensor(images, dtype=tf.float32)
-        size = tuple(self.input_size)
-        if None not in size and tuple(images.shape[1:3]) != size:
-            x = tf.image.resize(x, size, method="bilinear")
-        return x
+        return tf.convert_to_tensor(fit_to_model(self.model, images), dtype=tf.float32)
 
     def _log_odds_real(self, head_input: tf.Tensor, output: tf.Tensor) -> tf.Tensor:
         """log P(REAL) - log P(FAKE) per image, from the logits when the head allows it."""
@@ -432,12 +430,6 @@ def integrated_gradients(model: keras.Model | Explainer, images: np.ndarray, tar
     return explainer(model).integrated_gradients(images, target, **options)
 
 
-def saliency_maps(model: keras.Model | Explainer, method: str, images: np.ndarray,
-                  target: Target = None, **options) -> np.ndarray:
-    """Maps of any method by name (one of :data:`METHODS`)."""
-    return explainer(model).saliency(method, images, target, **options)
-
-
 # --------------------------------------------------------------------------- map arithmetic
 
 
@@ -500,12 +492,6 @@ def _mean_sem(values: np.ndarray) -> tuple[float, float, int]:
 
 
 # --------------------------------------------------------------------------- the study's figures
-
-
-def confidence(p_real: np.ndarray) -> np.ndarray:
-    """The probability of the predicted class: ``max(P(REAL), 1 - P(REAL))``."""
-    p_real = np.asarray(p_real, dtype=float)
-    return np.maximum(p_real, 1 - p_real)
 
 
 def categories(labels: np.ndarray, p_real: np.ndarray, threshold: float = 0.5) -> np.ndarray:

@@ -15,9 +15,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dflearn.data import CLASS_NAMES, Dataset
+from dflearn.metrics import confidence
 from dflearn.saliency import (CATEGORIES, METHOD_TITLES, METHOD_UNITS, METHODS, Explainer,
-                              categories, confidence, explainer, overlay)
-from dflearn.widgets import ALL
+                              categories, explainer, overlay)
+
+ALL = "all"  # the category choice that shows every image
 
 
 class SaliencyExplorer:
@@ -151,14 +153,3 @@ class SaliencyExplorer:
                                                          "category": category, "rank": rank})
         return widgets.VBox([widgets.HBox([model, method, category]),
                              widgets.HBox([rank, count]), drawing])
-
-
-def explore_saliency(models: Mapping[str, keras.Model], data: Dataset | Mapping[str, Dataset],
-                     methods: Sequence[str] = METHODS,
-                     options: Mapping[str, Mapping] | None = None) -> SaliencyExplorer:
-    """Build a :class:`SaliencyExplorer` and display its widget."""
-    from IPython.display import display
-
-    explorer = SaliencyExplorer(models, data, methods, options)
-    display(explorer.widget)
-    return explorer

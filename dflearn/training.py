@@ -1,18 +1,26 @@
-"""One ``fit`` helper for every CNN of the course: a seeded tf.data pipeline, augmentation,
-class weights, early stopping, learning-rate schedules, weight decay and a time budget."""
+"""The course's one training contract, :func:`fit`, for every Keras model of every notebook: a
+seeded tf.data pipeline, augmentation, class weights, label smoothing, early stopping,
+learning-rate schedules, weight decay and a time budget, all as plain arguments.
+
+Core layer. Also here: the small composable pieces around it, namely augmentation layers,
+schedules, fine-tuning (:func:`unfreeze_from` and friends, for two-phase transfer learning in 04
+and 07) and :class:`Recipe`, a named set of :func:`fit` arguments that a profile can choose (03,
+08, 09).
+"""
 
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
-from dflearn.config import NotebookSettings
 from dflearn.data import Dataset
 from dflearn.models import build, compile_model
 
@@ -277,7 +285,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         weight_decay: float = 0.0, schedule: str | None = "plateau", patience: int = 4,
         monitor: str = "val_loss", augment: bool | keras.Layer = False, photometric: bool = False,
         class_weight: str | Mapping[int, float] | None = None, time_budget: float | None = None,
-        seed: int = 0, compile: bool = True, run_eagerly: bool = False,
+        label_smoothing: float = 0.0, seed: int = 0, compile: bool = True,
+        run_eagerly: bool = False,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> FitResult:
     """Train ``model`` on ``train`` (and validate on ``val``) and return a :class:`FitResult`.
 
@@ -295,6 +304,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         photometric: with ``augment=True``, also random brightness and contrast.
         class_weight: ``"balanced"``, a ``{label: weight}`` dict, or ``None``.
         time_budget: stop after this many seconds of training (the epoch in progress ends).
+        label_smoothing: soften the targets (0 = none; see :func:`dflearn.models.loss_for`).
         seed: seeds the shuffling and the augmentation layers.
         run_eagerly: skip TensorFlow's graph compilation. Slower per step, but for a few dozen
             steps (tiny data sets, the ``ci`` profile) it saves the seconds compiling takes.
@@ -307,7 +317,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         raise TrainingError(f"Early stopping and the plateau schedule watch {monitor!r}: pass "
                             "validation data, or use patience=0 and schedule='step' or None.")
     if compile:
-        compile_model(model, learning_rate, weight_decay, run_eagerly=run_eagerly)
+        compile_model(model, learning_rate, weight_decay, run_eagerly=run_eagerly,
+                      label_smoothing=label_smoothing)
     if augment is True:
         augment = augmentation(photometric=photometric, seed=seed)
     train_ds = make_dataset((x_train, y_train), batch_size, shuffle=True, seed=seed,
@@ -330,10 +341,75 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         math.isfinite(early.best) else None
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                 "weight_decay": weight_decay, "schedule": schedule, "augment": bool(augment),
+                "label_smoothing": label_smoothing,
                 "class_weight": class_weight, "time_budget": time_budget, "seed": seed}
     return FitResult({k: [float(v) for v in vals] for k, vals in history.history.items()},
                      seconds, len(y_train), cpu_seconds, best_epoch, _stop_reason(budget, early),
                      settings)
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+def layer_index(model: keras.Model, name: str) -> int:
+    """Index of the layer called ``name`` in ``model.layers``; a clear error if it is absent."""
+    for i, layer in enumerate(model.layers):
+        if layer.name == name:
+            return i
+    raise TrainingError(f"Model {model.name!r} has no layer {name!r} (its {len(model.layers)} "
+                        f"layers run from {model.layers[0].name!r} to {model.layers[-1].name!r}).")
+
+
+def unfreeze_index(model: keras.Model, at: int | str) -> int:
+    """``at`` itself when it is an index, else the first layer whose name starts with ``at``."""
+    if isinstance(at, int):
+        if not 0 <= at < len(model.layers):
+            raise TrainingError(f"Cannot unfreeze from layer {at}: {model.name!r} has "
+                                f"{len(model.layers)} layers.")
+        return at
+    for i, layer in enumerate(model.layers):
+        if layer.name.startswith(at):
+            return i
+    raise TrainingError(f"No layer of {model.name!r} has a name starting with {at!r}.")
+
+
+def _n_weights(variables: Sequence[Any]) -> int:
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+def unfreeze_from(model: keras.Model, start: int, keep_batchnorm_frozen: bool = True) -> pd.DataFrame:
+    """Make ``model.layers[start:]`` trainable and everything before frozen.
+
+    BatchNormalization layers stay frozen (``keep_batchnorm_frozen``), which in Keras also keeps
+    them in inference mode. Returns one row per layer from ``start``: index, name, type,
+    whether it now trains, and its number of weights.
+    """
+    if not 0 <= start < len(model.layers):
+        raise TrainingError(f"start must be in 0..{len(model.layers) - 1}, got {start}.")
+    model.trainable = True
+    rows = []
+    for i, layer in enumerate(model.layers):
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = i >= start and not (keep_batchnorm_frozen and is_bn)
+        if i >= start:
+            rows.append({"index": i, "layer": layer.name, "type": type(layer).__name__,
+                         "trainable": layer.trainable, "weights": _n_weights(layer.weights)})
+    return pd.DataFrame(rows).set_index("index")
+
+
+def describe_unfrozen(table: pd.DataFrame, label: str, width: int = 100) -> str:
+    """A few lines naming the unfrozen layers of :func:`unfreeze_from`'s table."""
+    trains = table[table["trainable"]]
+    kept = table[~table["trainable"]]
+    first, last = table.iloc[0], table.iloc[-1]
+    head = (f"{label}: unfreezing {len(table)} layers, index {table.index[0]} ({first['layer']}) "
+            f"to {table.index[-1]} ({last['layer']}); {int(trains['weights'].sum()):,} weights "
+            f"now train")
+    if len(kept):
+        head += f"; {len(kept)} BatchNormalization layers stay frozen"
+    names = textwrap.fill(", ".join(table["layer"]), width=width, initial_indent="  ",
+                          subsequent_indent="  ")
+    return f"{head}:\n{names}"
 
 
 # --------------------------------------------------------------------------- recipes
@@ -364,31 +440,39 @@ class Recipe:
         return build(self.arch, width=self.width, input_size=self.input_size, head=self.head,
                      **self.options)
 
-    def fit(self, model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair | None,
-            **overrides: Any) -> FitResult:
-        """:func:`fit` with this recipe's settings (keyword arguments override them)."""
-        seed = overrides.pop("seed", 0)
-        options = {"epochs": self.epochs, "batch_size": self.batch_size,
-                   "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
-                   "schedule": self.schedule, "patience": self.patience, "monitor": self.monitor,
-                   "augment": augmentation_named(self.augment, seed) or False,
-                   "time_budget": self.time_budget, "run_eagerly": self.run_eagerly,
-                   "seed": seed, **overrides}
-        return fit(model, train, val, **options)
+    def fit_options(self, seed: int = 0, **overrides: Any) -> dict[str, Any]:
+        """This recipe as keyword arguments of :func:`fit` (``overrides`` win):
+        ``fit(model, train, val, **recipe.fit_options(seed))``."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size,
+                "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
+                "schedule": self.schedule, "patience": self.patience, "monitor": self.monitor,
+                "augment": augmentation_named(self.augment, seed) or False,
+                "time_budget": self.time_budget, "run_eagerly": self.run_eagerly,
+                "seed": seed, **overrides}
 
     def describe(self) -> str:
         """One line with every setting."""
         return ", ".join(f"{k}={v}" for k, v in self.__dict__.items())
 
 
-def recipe(settings: NotebookSettings, **overrides: Any) -> Recipe:
-    """The recipe in ``settings.extra["recipe"]``, with the profile's width, image size, epochs
-    and batch size; keyword arguments that are not ``None`` override any field.
+class RecipeSettings(Protocol):
+    """What :func:`recipe` reads from a notebook's settings (``dflearn.course.config``)."""
+
+    recipe: Mapping[str, Any]
+    width: float
+    image_size: int
+    epochs: int
+    batch_size: int
+
+
+def recipe(settings: RecipeSettings, **overrides: Any) -> Recipe:
+    """The recipe in ``settings.recipe``, with the profile's width, image size, epochs and batch
+    size; keyword arguments that are not ``None`` override any field. Used in 03, 08 and 09.
 
     Choosing another ``arch`` drops the recipe's builder ``options`` (they belong to its own
     architecture) unless ``options`` is passed too.
     """
-    base = dict(settings.get("recipe", {}))
+    base = dict(settings.recipe)
     if overrides.get("arch") not in (None, base.get("arch")):
         base.pop("options", None)
     fields = {"width": settings.width, "input_size": settings.image_size,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dflearn.artifacts import CUSTOM_OBJECT_MODULES, model_path
-from dflearn.config import get_profile
-from dflearn.session import Session
+from dflearn.course.config import get_profile
+from dflearn.course.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,8 +45,8 @@ def test_a_model_with_dflearn_layers_loads_where_its_module_was_never_imported(
     code = textwrap.dedent(f"""
         import sys
         from dflearn.artifacts import load_model
-        from dflearn.config import get_profile
-        from dflearn.session import Session
+        from dflearn.course.config import get_profile
+        from dflearn.course.session import Session
         assert not any(m in sys.modules for m in {CUSTOM_OBJECT_MODULES!r})
         model = load_model(Session(get_profile("ci"), "07"), "08_blur")
         print(type(model.layers[1]).__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dflearn.config import NOTEBOOKS, PROFILES, ProfileError, get_profile, notebook_id
+from dflearn.course.config import NOTEBOOKS, PROFILES, ProfileError, get_profile, notebook_id
 
 
 def test_four_named_profiles() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dflearn.cli import main
-from dflearn.config import NOTEBOOKS
-from dflearn.course import course_map, missing_notebooks, profiles_table
+from dflearn.course.cli import main
+from dflearn.course.config import NOTEBOOKS
+from dflearn.course.course_map import course_map, missing_notebooks, profiles_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

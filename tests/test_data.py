@@ -11,6 +11,7 @@ import pytest
 
 from conftest import write_image
 from dflearn.data import FAKE, REAL, DatasetError, DatasetWarning, list_images, load_cifake
+from dflearn.duplicates import drop_duplicates
 
 
 def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -151,7 +152,7 @@ def test_dedupe_within_split(make_cifake) -> None:
     root = make_cifake(n=3)
     shutil.copy(root / "train" / "FAKE" / "0000.jpg", root / "train" / "FAKE" / "copy.jpg")
     assert len(load_cifake(root, "train").labels) == 7
-    assert len(load_cifake(root, "train", dedupe=True).labels) == 6
+    assert len(drop_duplicates(load_cifake(root, "train")).labels) == 6  # dflearn.duplicates
 
 
 @pytest.mark.shared

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from dflearn import gan
-from dflearn.session import seed_everything
+from dflearn.course.session import seed_everything
 
 SIZE = 16  # small images keep the training tests fast
 

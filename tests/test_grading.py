@@ -1,4 +1,4 @@
-"""Batch grading (dflearn.grading, dflearn.sandbox, `dflearn grade`).
+"""Batch grading (dflearn.course.grading, dflearn.course.sandbox, `dflearn grade`).
 
 One module-scoped fixture grades eight synthetic students built from a tiny solutions notebook
 (alice: good; bob: untouched student copy plus a broken cell; carol: deleted an exercise cell,
@@ -19,9 +19,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from dflearn import cli, grading, sandbox
-from dflearn.notebooks import to_student
-from dflearn.results import RECORD_MIME
+from dflearn.course import cli, grading, sandbox
+from dflearn.course.notebooks import to_student
+from dflearn.course.results import RECORD_MIME
 
 TIMEOUT = 120.0  # generous: a loaded machine must not turn good submissions into timeouts
 HANG_TIMEOUT = 20.0

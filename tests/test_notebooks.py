@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from dflearn.notebooks import (BEGIN, END, NotebookSourceError, build_student, course_notebooks,
+from dflearn.course.notebooks import (BEGIN, END, NotebookSourceError, build_student, course_notebooks,
                                to_student)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from dflearn.checks import check_close, check_function
-from dflearn.results import RECORD_MIME, from_jsonable, read_records, session_records, to_jsonable
+from dflearn.course.checks import check_close, check_function
+from dflearn.course import checks
+from dflearn.course.results import RECORD_MIME, from_jsonable, read_records, to_jsonable
 
 
 def test_to_jsonable_handles_numpy_pandas_and_nan() -> None:
@@ -55,7 +56,15 @@ def test_records_round_trip_through_executed_notebook(tmp_path) -> None:
     assert texts[0] == "[recorded] acc = 0.8750"
 
 
-def test_checks_record_pass_and_fail(capsys: pytest.CaptureFixture) -> None:
+@pytest.fixture
+def session_records(monkeypatch: pytest.MonkeyPatch):
+    """What the checks record, collected in a dict (outside IPython ``record`` shows nothing)."""
+    records: dict = {}
+    monkeypatch.setattr(checks, "record", lambda key, value, **_: records.__setitem__(key, value))
+    return lambda: records
+
+
+def test_checks_record_pass_and_fail(capsys: pytest.CaptureFixture, session_records) -> None:
     assert check_close("ex-a", [1.0, 2.0], np.array([1.0, 2.0]))
     assert not check_close("ex-b", [1.0, 2.5], [1.0, 2.0])
     assert not check_close("ex-c", [1.0], [1.0, 2.0])
@@ -65,7 +74,8 @@ def test_checks_record_pass_and_fail(capsys: pytest.CaptureFixture) -> None:
     assert rec["exercise/ex-a"]["points"] == 1.0 and rec["exercise/ex-b"]["points"] == 0.0
 
 
-def test_check_function_reports_student_exceptions(capsys: pytest.CaptureFixture) -> None:
+def test_check_function_reports_student_exceptions(capsys: pytest.CaptureFixture,
+                                                  session_records) -> None:
     def unfinished(x):
         raise NotImplementedError()
 

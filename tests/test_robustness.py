@@ -16,7 +16,7 @@ from conftest import write_image
 from dflearn import robustness
 from dflearn.data import FAKE, REAL, Dataset, DatasetError, DatasetWarning
 from dflearn.duplicates import pixel_hashes
-from dflearn.session import seed_everything
+from dflearn.course.session import seed_everything
 from dflearn.training import make_dataset
 
 LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype="float32")

@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dflearn.cli import main
-from dflearn.runner import OutputFolderError, fresh_output_dir
+from dflearn.course.cli import main
+from dflearn.course.runner import OutputFolderError, fresh_output_dir
 
 PARAMS = "profile = ''\ndata = ''\nseed = 42"
 
@@ -86,7 +86,7 @@ def test_cli_build_student_check(course: Path, capsys: pytest.CaptureFixture) ->
 def test_summary_is_aligned_and_cuts_long_values() -> None:
     import pandas as pd
 
-    from dflearn.runner import format_summary
+    from dflearn.course.runner import format_summary
 
     table = pd.DataFrame({"notebook": ["03_cnns", "04_transfer_learning"],
                           "key": ["acc", "transfer/findings"], "value": [0.9, "x" * 500]})

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from dflearn import models, training
-from dflearn.config import get_profile
+from dflearn.course.config import get_profile
 from dflearn.data import Dataset
 from dflearn.metrics import evaluate
-from dflearn.session import seed_everything
+from dflearn.course.session import seed_everything
 
 
 def tiny_model(head: str = "sigmoid") -> keras.Model:

@@ -24,7 +24,7 @@ NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog
                         r"written to STDERR|[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] .*)$")
 sys.path.insert(0, str(ROOT))
 
-from dflearn.notebooks import build_student, course_notebooks  # noqa: E402
+from dflearn.course.notebooks import build_student, course_notebooks  # noqa: E402
 
 
 def is_native_log(output: nbformat.NotebookNode) -> bool:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dflearn.results import record
+from dflearn.course.results import record
 
 
 def check(name: str, passed: bool, message: str = "", points: float = 1.0) -> bool:

@@ -1,7 +1,7 @@
 """Running one untrusted student notebook: resource limits, a write-only-here filesystem rule,
 a capped papermill execution and signed result records.
 
-This module is executed as a *script* (``python dflearn/sandbox.py run|kernel``) so that its
+This module is executed as a *script* (``python dflearn/course/sandbox.py run|kernel``) so that its
 processes never import the heavy ``dflearn`` package; it therefore uses only the standard library
 at import time. Three roles live here:
 
@@ -35,7 +35,7 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 KERNEL_NAME = "dflearn-sandbox"
 SIGNATURE_FIELD = "dflearn_signature"  # output metadata key holding a record's HMAC
-RECORD_MIME = "application/vnd.dflearn.record+json"  # as dflearn.results (not imported here)
+RECORD_MIME = "application/vnd.dflearn.record+json"  # the record MIME type; dflearn.course.results imports it
 TRUNCATION_NOTE = "[dflearn grader: output limit of {limit} bytes reached; later output dropped]"
 
 # Landlock (linux/landlock.h)
@@ -97,7 +97,7 @@ def _after_import(name: str, patch: Callable[[Any], None]) -> None:
 def install_record_signing(key: bytes) -> None:
     """Inside a kernel: sign each record published by a genuine ``dflearn.record`` call.
 
-    ``dflearn.results.record`` is wrapped when ``dflearn`` is imported; the display publisher adds
+    ``dflearn.course.results.record`` is wrapped when ``dflearn`` is imported; the display publisher adds
     the HMAC of the payload to the output's metadata only while that wrapper runs, and only for
     the key it was called with. Anything else that displays the record MIME type stays unsigned.
     """
@@ -128,7 +128,7 @@ def install_record_signing(key: bytes) -> None:
         results.record = signed_record
 
     shell.display_pub.publish = signed_publish
-    _after_import("dflearn.results", patch)
+    _after_import("dflearn.course.results", patch)
 
 
 def skip_slow_imports() -> None:

@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from dflearn.config import NOTEBOOKS, PROFILES
+from dflearn.course.config import NOTEBOOKS, PROFILES
 from dflearn.paths import course_root
 
 TOPICS: dict[str, tuple[str, str]] = {

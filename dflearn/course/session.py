@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from dflearn.config import NotebookSettings, Profile, get_profile, notebook_id
+from dflearn.course.config import NotebookSettings, Profile, get_profile, notebook_id
 from dflearn.data import Dataset, load_cifake
 from dflearn.paths import artifacts_dir
 from dflearn.sources import DatasetChoice, resolve_dataset

@@ -8,7 +8,7 @@ import platform
 
 import pandas as pd
 
-from dflearn.config import get_profile
+from dflearn.course.config import get_profile
 from dflearn.sources import resolve_dataset
 
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "scikit-image",

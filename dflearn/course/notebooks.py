@@ -19,13 +19,12 @@ from pathlib import Path
 
 import nbformat
 
-from dflearn.config import NOTEBOOKS, notebook_id
+from dflearn.course.config import NOTEBOOKS, notebook_id
 from dflearn.paths import course_root
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 RAISES_TAG = "raises-exception"
-STUDENT_HEADER = "student-copy-notice"
 _REGION = re.compile(rf"^([ \t]*){re.escape(BEGIN)}[^\n]*\n.*?^[ \t]*{re.escape(END)}[^\n]*(\n|$)",
                      re.MULTILINE | re.DOTALL)
 

@@ -3,7 +3,7 @@
 ``grade(submissions, "03")`` expects one folder per student holding that student's filled-in
 ``03_*.ipynb``. Each submission runs through papermill in a fresh kernel, in its own temporary
 work folder, under a wall-clock timeout, a memory cap and (on Linux) a Landlock rule that allows
-writes only inside that folder (see :mod:`dflearn.sandbox`). Saved outputs are stripped before the
+writes only inside that folder (see :mod:`dflearn.course.sandbox`). Saved outputs are stripped before the
 run and never read.
 
 Scores come from the instructor's solutions notebook, not from the student's file: each exercise
@@ -37,12 +37,12 @@ from typing import Any, Iterator, Mapping
 import nbformat
 import pandas as pd
 
-from dflearn import sandbox
-from dflearn.config import get_profile, notebook_id
-from dflearn.notebooks import course_notebooks, to_student
+from dflearn.course import sandbox
+from dflearn.course.config import get_profile, notebook_id
+from dflearn.course.notebooks import course_notebooks, to_student
 from dflearn.paths import course_root
-from dflearn.results import RECORD_MIME, from_jsonable
-from dflearn.runner import fresh_output_dir
+from dflearn.course.results import RECORD_MIME, from_jsonable
+from dflearn.course.runner import fresh_output_dir
 
 STATUSES = ("ok", "error", "timeout", "invalid", "missing")
 EXERCISE_PREFIX = "exercise/"
@@ -51,7 +51,7 @@ PAPERMILL_TAGS = ("injected-parameters", "papermill-error-cell-tag")
 _PLACEHOLDER = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*$", re.M)
 _CHECK_CALL = re.compile(r"""\bcheck(?:_close|_function)?\(\s*(['"])(.+?)\1""")
 _SUSPICIOUS = ("RECORD_MIME", "vnd.dflearn", "display_pub", "get_ipython", "publish_display_data",
-               "dflearn.check", "dflearn.record", "dflearn.results", "dflearn.sandbox", "record(",
+               "dflearn.check", "dflearn.record", "dflearn.course.results", "dflearn.course.sandbox", "record(",
                "__code__", "__closure__", "__globals__", "_getframe", "gc.get", "ctypes",
                "os.environ", "subprocess", "socket", "importlib", "sys.modules", "setattr(",
                "exec(", "eval(", "compile(", "os.fork", "signal")
@@ -205,7 +205,7 @@ def rubric_from_solution(solution: str | os.PathLike, thresholds: Mapping[str, A
 
 def thresholds_for(profile: str | None, notebook: str) -> dict[str, Any]:
     """Headline thresholds that a profile sets for a notebook (``extra["grade"]``)."""
-    return dict(get_profile(profile).for_notebook(notebook).get("grade", {}) or {})
+    return dict(get_profile(profile).for_notebook(notebook).grade or {})
 
 
 # ---------------------------------------------------------------- submissions

@@ -13,11 +13,11 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from dflearn.config import get_profile
-from dflearn.notebooks import course_notebooks
+from dflearn.course.config import get_profile
+from dflearn.course.notebooks import course_notebooks
 from dflearn.paths import ARTIFACTS_ENV, course_root
-from dflearn.results import read_records, to_jsonable
-from dflearn.config import PROFILE_ENV
+from dflearn.course.results import read_records, to_jsonable
+from dflearn.course.config import PROFILE_ENV
 from dflearn.sources import resolve_dataset
 
 

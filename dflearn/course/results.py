@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from dflearn.course.sandbox import RECORD_MIME  # stdlib-only module: the one definition
+
 if TYPE_CHECKING:  # nbformat is slow to import; only read_records needs it
     import nbformat
-
-RECORD_MIME = "application/vnd.dflearn.record+json"
-_SESSION_RECORDS: dict[str, Any] = {}
 
 
 def to_jsonable(value: Any) -> Any:
@@ -67,26 +66,20 @@ def _short(value: Any, width: int = 70) -> str:
 
 
 def record(key: str, value: Any, *, show: bool = True) -> None:
-    """Store a headline result under ``key`` in the notebook's outputs (and this session).
+    """Store a headline result under ``key`` in the notebook's outputs (outside IPython: nothing).
 
     Shown as one ``[recorded] key = value`` line; the dflearn runner and grader read it back.
     """
     payload = {"key": key, "value": to_jsonable(value)}
-    _SESSION_RECORDS[key] = value
     try:
         from IPython import get_ipython
         from IPython.display import display
-    except ImportError:  # plain Python: keep it in memory only
+    except ImportError:  # plain Python: nowhere to display it
         return
     if get_ipython() is None:
         return
     text = f"[recorded] {key} = {_short(value)}" if show else f"[recorded] {key}"
     display({RECORD_MIME: payload, "text/plain": text}, raw=True)
-
-
-def session_records() -> dict[str, Any]:
-    """Records made in this Python session (useful outside Jupyter)."""
-    return dict(_SESSION_RECORDS)
 
 
 def read_records(notebook: "str | os.PathLike | nbformat.NotebookNode") -> dict[str, Any]:

@@ -7,7 +7,7 @@ import sys
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dflearn.runner import format_summary, run_course, summary_table
+    from dflearn.course.runner import format_summary, run_course, summary_table
 
     only = [s for s in args.only.split(",") if s] if args.only else None
     runs, out_dir = run_course(args.profile, args.data, only, args.out, args.timeout)
@@ -23,7 +23,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_student(args: argparse.Namespace) -> int:
-    from dflearn.notebooks import build_student
+    from dflearn.course.notebooks import build_student
 
     changed = build_student(args.src, args.dst, check=args.check)
     if args.check:
@@ -37,14 +37,14 @@ def _cmd_build_student(args: argparse.Namespace) -> int:
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from dflearn.environment import environment_report
+    from dflearn.course.environment import environment_report
 
     print(environment_report(args.profile).to_string(index=False))
     return 0
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from dflearn.grading import GradingError, Limits, grade
+    from dflearn.course.grading import GradingError, Limits, grade
 
     try:
         thresholds = {k: float(v) for k, v in (t.split("=", 1) for t in args.threshold)}
@@ -108,9 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dflearn`` console script."""
     args = build_parser().parse_args(argv)
-    from dflearn.config import ProfileError
+    from dflearn.course.config import ProfileError
     from dflearn.data import DatasetError
-    from dflearn.runner import OutputFolderError
+    from dflearn.course.runner import OutputFolderError
 
     try:
         return args.func(args)

@@ -1,0 +1,433 @@
+"""Named run profiles (``ci``, ``cpu``, ``gpu``, ``paper``) and typed per-notebook settings.
+
+Course layer. A profile decides, for every notebook of the course, how much data is used, the
+image size, epochs, batch size, width multiplier and pretrained weights, plus each notebook's own
+knobs, declared as fields of that notebook's settings class (:data:`SETTINGS_CLASSES`). A knob
+a profile sets that the notebook does not declare raises :class:`ProfileError` listing the valid
+ones. ``DFLEARN_PROFILE`` selects the default profile; an explicit name always wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+PROFILE_ENV = "DFLEARN_PROFILE"
+DEFAULT_PROFILE = "cpu"
+
+NOTEBOOKS: Mapping[str, str] = MappingProxyType(
+    {
+        "00": "00_index",
+        "01": "01_eda_colour_histograms",
+        "02": "02_classical_baselines",
+        "03": "03_cnns",
+        "04": "04_transfer_learning",
+        "05": "05_age_classifier_grid",
+        "06": "06_ensembles",
+        "07": "07_saliency",
+        "08": "08_generalisation",
+        "09": "09_gan_fakes",
+    }
+)
+
+
+class ProfileError(ValueError):
+    """An unknown profile name or notebook id."""
+
+
+@dataclass(frozen=True)
+class NotebookSettings:
+    """The knobs every notebook reads from the active profile.
+
+    ``n_train_per_class`` / ``n_test_per_class`` of ``None`` mean "all available images".
+    ``grade`` maps record keys to the thresholds the grader applies under this profile.
+    Notebooks with knobs of their own use a subclass (:data:`SETTINGS_CLASSES`).
+    """
+
+    n_train_per_class: int | None
+    n_test_per_class: int | None
+    image_size: int
+    epochs: int
+    batch_size: int
+    width: float
+    weights: str | None
+    grade: Mapping[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """Short ``key=value`` text of the main settings."""
+        n_train = "all" if self.n_train_per_class is None else self.n_train_per_class
+        n_test = "all" if self.n_test_per_class is None else self.n_test_per_class
+        return (
+            f"train/class={n_train} test/class={n_test} img={self.image_size} "
+            f"epochs={self.epochs} batch={self.batch_size} width={self.width:g} "
+            f"weights={self.weights}"
+        )
+
+
+@dataclass(frozen=True)
+class ClassicalSettings(NotebookSettings):
+    """02: the randomised search's candidates and the PCA size for raw pixels."""
+
+    search_iter: int = 8
+    pca_components: int = 64
+
+
+@dataclass(frozen=True)
+class CnnSettings(NotebookSettings):
+    """03: the recommended recipe (:func:`dflearn.training.recipe`), the comparison's time
+    budget per model (seconds, ``None``: none) and the widget's images per class."""
+
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    compare_budget: float | None = None
+    widget_per_class: int = 200
+
+
+@dataclass(frozen=True)
+class TransferSettings(NotebookSettings):
+    """04: both training phases (``finetune_epochs`` of ``None``: ``epochs``) and the second
+    dataset of the Personal CNN."""
+
+    finetune_epochs: int | None = None
+    learning_rate: float = 1e-3
+    finetune_learning_rate: float = 1e-5
+    patience: int = 0
+    time_budget: float | None = None
+    run_eagerly: bool = False
+    second_per_class: int | None = None
+    second_quality: int = 20
+    personal_finetune_learning_rate: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if self.finetune_epochs is None:
+            object.__setattr__(self, "finetune_epochs", self.epochs)
+
+
+@dataclass(frozen=True)
+class GridSettings(NotebookSettings):
+    """05: how every grid model is trained, and whether a progress bar is shown."""
+
+    learning_rate: float = 1e-3
+    bn_momentum: float = 0.9
+    run_eagerly: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class EnsembleSettings(NotebookSettings):
+    """06: base-model training, the EnsembleCNN combiner, the variants' seeds and the
+    stand-ins' time budget (seconds)."""
+
+    combiner_epochs: int = 60
+    hidden: int = 16
+    label_smoothing: float = 0.1
+    patience: int = 0
+    run_eagerly: bool = False
+    seeds: int = 1
+    stand_in_budget: float | None = None
+
+
+@dataclass(frozen=True)
+class SaliencySettings(NotebookSettings):
+    """07: how many images each measurement uses, the methods' sample counts, and the
+    stand-ins (``transfer_stand_in``: ``"resnet50"`` or the quick ``"small"``)."""
+
+    central_images: int = 200
+    sanity_images: int = 50
+    smoothgrad_samples: int = 16
+    ig_steps: int = 32
+    second_per_class: int | None = None
+    finetune_epochs: int | None = None
+    personal_finetune_learning_rate: float = 1e-4
+    run_eagerly: bool = False
+    stand_in_budget: float | None = None
+    transfer_stand_in: str = "resnet50"
+
+    def __post_init__(self) -> None:
+        if self.finetune_epochs is None:
+            object.__setattr__(self, "finetune_epochs", self.epochs)
+
+
+@dataclass(frozen=True)
+class GeneralisationSettings(NotebookSettings):
+    """08: the detectors' recipe, and the sizes of the robustness and second-dataset tests
+    (``None``: all images, every level)."""
+
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    robust_per_class: int | None = None
+    robust_levels: int | None = None
+    second_per_class: int | None = None
+
+
+@dataclass(frozen=True)
+class GanSettings(NotebookSettings):
+    """09: GAN sizes and budgets (``wgan_steps`` of ``None``: ``gan_steps``), how many images
+    are generated and compared, and how many go into FID (0: skipped)."""
+
+    latent_dim: int = 64
+    gan_steps: int = 5000
+    gan_epochs: int = 10
+    gan_width: float = 0.5
+    gan_batch: int = 64
+    gan_time_budget: float | None = None
+    critic_steps: int = 5
+    wgan_steps: int | None = None
+    n_generated: int = 1000
+    fid_images: int = 0
+
+    def __post_init__(self) -> None:
+        if self.wgan_steps is None:
+            object.__setattr__(self, "wgan_steps", self.gan_steps)
+
+
+# Each notebook's settings class; notebooks not listed have only the common knobs.
+SETTINGS_CLASSES: Mapping[str, type[NotebookSettings]] = MappingProxyType({
+    "02": ClassicalSettings, "03": CnnSettings, "04": TransferSettings, "05": GridSettings,
+    "06": EnsembleSettings, "07": SaliencySettings, "08": GeneralisationSettings,
+    "09": GanSettings})
+
+
+def settings_class(notebook: str) -> type[NotebookSettings]:
+    """The settings class of ``notebook`` (``NotebookSettings`` when it has no own knobs)."""
+    return SETTINGS_CLASSES.get(notebook_id(notebook), NotebookSettings)
+
+
+def valid_settings(notebook: str) -> list[str]:
+    """The names of every knob ``notebook`` declares, sorted."""
+    return sorted(f.name for f in dataclasses.fields(settings_class(notebook)))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of notebook settings: ``defaults`` for every notebook, then ``overrides``
+    per notebook id (flat ``{knob: value}``, checked against the notebook's settings class when
+    the profile is made).
+
+    ``data`` is ``"embedded"`` (always the bundled practice set unless a path is given) or
+    ``"auto"`` (the dataset search order of :func:`dflearn.sources.resolve_dataset`).
+    ``split`` is ``"official"`` (CIFAKE train/test, validation carved from train) or
+    ``"study"`` (pool everything, 80:10:10 as in the study).
+    """
+
+    name: str
+    description: str
+    data: str
+    split: str
+    defaults: NotebookSettings
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for notebook in self.overrides:
+            self.for_notebook(notebook)  # raises ProfileError for an unknown knob
+
+    def for_notebook(self, notebook: str) -> NotebookSettings:
+        """Settings for notebook ``notebook`` ("03" or "03_cnns"), defaults plus overrides.
+
+        Raises :class:`ProfileError` naming the valid knobs when an override is unknown.
+        """
+        key = notebook_id(notebook)
+        cls = settings_class(key)
+        changes = dict(self.overrides.get(key, {}))
+        valid = valid_settings(key)
+        unknown = sorted(set(changes) - set(valid))
+        if unknown:
+            raise ProfileError(f"Profile {self.name!r}, notebook {key}: unknown setting(s) "
+               f"{', '.join(unknown)}. Valid settings: {', '.join(valid)}.")
+        common = {f.name: getattr(self.defaults, f.name)
+                  for f in dataclasses.fields(NotebookSettings)}
+        return cls(**{**common, **changes})
+
+    def summary(self, notebook: str | None = None) -> str:
+        """One line describing the profile (and the notebook's settings)."""
+        settings = self.for_notebook(notebook) if notebook else self.defaults
+        where = f" | notebook {notebook_id(notebook)}" if notebook else ""
+        return (
+            f"dflearn profile '{self.name}' ({self.description}){where} | data={self.data} "
+            f"split={self.split} | {settings.describe()}"
+        )
+
+
+def notebook_id(notebook: str) -> str:
+    """Normalise "3", "03", "03_cnns" or "03_cnns.ipynb" to "03"."""
+    stem = os.path.basename(str(notebook)).split("_", 1)[0].split(".", 1)[0]
+    if not stem.isdigit():
+        raise ProfileError(f"Not a notebook id: {notebook!r}. Use one of {', '.join(NOTEBOOKS)}.")
+    key = f"{int(stem):02d}"
+    if key not in NOTEBOOKS:
+        raise ProfileError(f"Unknown notebook {notebook!r}. Valid ids: {', '.join(NOTEBOOKS)}.")
+    return key
+
+
+# Per-notebook overrides, shared by every profile unless the profile says otherwise. Each notebook
+# owns its own entry here.
+_CI = Profile(
+    name="ci",
+    description="tiny, for tests: each notebook well under 90 s on 2 CPU cores",
+    data="embedded",
+    split="official",
+    defaults=NotebookSettings(
+        n_train_per_class=300,
+        n_test_per_class=100,
+        image_size=32,
+        epochs=2,
+        batch_size=64,
+        width=0.25,
+        weights=None,
+    ),
+    overrides={
+        "01": {"n_train_per_class": 1000, "n_test_per_class": 250},
+        "02": {"n_train_per_class": 400, "n_test_per_class": 150, "search_iter": 4},
+        "03": {"n_train_per_class": 250, "n_test_per_class": 100, "width": 0.125,
+               "epochs": 3, "batch_size": 32,
+               "recipe": {"arch": "personal", "learning_rate": 2e-3, "augment": "flip",
+                          "patience": 0, "schedule": None},
+               "compare_budget": None, "widget_per_class": 50,
+               "grade": {"03/test_accuracy": 0.55}},
+        "04": {"n_train_per_class": 16, "n_test_per_class": 16, "epochs": 1, "batch_size": 32,
+               "finetune_epochs": 1, "run_eagerly": True, "second_per_class": 32},
+        "05": {"epochs": 2, "n_train_per_class": 200, "width": 0.125, "batch_size": 32,
+               "learning_rate": 3e-3, "run_eagerly": True, "progress": False},
+        "06": {"n_train_per_class": 400, "width": 0.125, "batch_size": 32, "epochs": 3,
+               "combiner_epochs": 30, "grade": {"06/ensemble_accuracy": 0.6}},
+        "07": {"n_train_per_class": 300, "width": 0.125, "batch_size": 32, "epochs": 3,
+               "transfer_stand_in": "small", "central_images": 32, "sanity_images": 16,
+               "smoothgrad_samples": 4, "ig_steps": 8, "second_per_class": 64,
+               "finetune_epochs": 1, "stand_in_budget": 4,
+               "grade": {"07/personal_accuracy": 0.6}},
+        "08": {"epochs": 5, "width": 0.0625, "batch_size": 32,
+               "recipe": {"arch": "personal", "learning_rate": 3e-3, "augment": "flip",
+                          "patience": 0, "schedule": None},
+               "robust_per_class": 50, "robust_levels": 4, "second_per_class": 100,
+               "grade": {"08/baseline_test_accuracy": 0.8}},
+        "09": {"gan_steps": 200, "gan_epochs": 4, "gan_width": 0.125, "gan_batch": 16,
+               "wgan_steps": 40, "critic_steps": 1, "n_generated": 200,
+               "fid_images": 0, "grade": {"09/fd_noise_over_floor": 2.0}},
+    },
+)
+
+_CPU = Profile(
+    name="cpu",
+    description="laptop default, 2+ CPU cores; real CIFAKE when present",
+    data="auto",
+    split="official",
+    defaults=NotebookSettings(
+        n_train_per_class=5000,
+        n_test_per_class=None,
+        image_size=32,
+        epochs=8,
+        batch_size=64,
+        width=0.5,
+        weights="imagenet",
+    ),
+    overrides={
+        "01": {"n_train_per_class": 8000},
+        "02": {"n_train_per_class": 2000, "n_test_per_class": 1000, "search_iter": 8},
+        "03": {"n_train_per_class": None, "n_test_per_class": 1000, "epochs": 48,
+               "batch_size": 128, "width": 0.25,
+               "recipe": {"arch": "personal",
+                          "options": {"stem": "space_to_depth", "dropout": 0.1},
+                          "learning_rate": 2e-3, "weight_decay": 0.05,
+                          "schedule": "cosine", "augment": "shift",
+                          "monitor": "val_accuracy", "patience": 48,
+                          "time_budget": 840},
+               "compare_budget": 150, "widget_per_class": 500,
+               "grade": {"03/test_accuracy": 0.9}},
+        "04": {"image_size": 64, "n_train_per_class": 2000, "epochs": 4,
+               "finetune_epochs": 3, "patience": 2, "time_budget": 150,
+               "second_per_class": 1000},
+        "05": {"epochs": 4, "n_train_per_class": 2000, "width": 0.25},
+        "06": {"width": 0.5, "seeds": 2, "patience": 3, "stand_in_budget": 300},
+        "07": {"n_train_per_class": 2000, "n_test_per_class": 500, "epochs": 4, "width": 0.25,
+               "central_images": 200, "sanity_images": 50, "smoothgrad_samples": 8,
+               "ig_steps": 16, "stand_in_budget": 300, "second_per_class": 2000},
+        "08": {"n_test_per_class": 1000, "epochs": 10, "width": 0.125,
+               "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",
+                          "patience": 4, "time_budget": 420},
+               "robust_per_class": 500, "second_per_class": 1000},
+        "09": {"n_test_per_class": 1000,
+               "gan_steps": 2000, "gan_epochs": 8, "gan_width": 0.25, "gan_batch": 32,
+               "wgan_steps": 600, "critic_steps": 2, "n_generated": 1000,
+               "fid_images": 500, "gan_time_budget": 600},
+    },
+)
+
+_GPU = Profile(
+    name="gpu",
+    description="one CUDA GPU: full data, full widths",
+    data="auto",
+    split="official",
+    defaults=NotebookSettings(
+        n_train_per_class=None,
+        n_test_per_class=None,
+        image_size=32,
+        epochs=20,
+        batch_size=128,
+        width=1.0,
+        weights="imagenet",
+    ),
+    overrides={
+        "02": {"n_train_per_class": 10000, "n_test_per_class": 2000, "search_iter": 20},
+        "03": {"recipe": {"arch": "personal", "augment": "flip", "patience": 5},
+               "compare_budget": None, "widget_per_class": 2000},
+        "04": {"image_size": 128, "epochs": 10, "patience": 3},
+        "05": {"epochs": 10},
+        "06": {"seeds": 3, "patience": 4},
+        "07": {"central_images": 1000, "sanity_images": 200, "smoothgrad_samples": 32,
+               "ig_steps": 64},
+        "08": {"robust_per_class": 1000, "second_per_class": 2000},
+        "09": {"gan_steps": 20000, "gan_epochs": 20, "gan_width": 1.0, "gan_batch": 64,
+               "wgan_steps": 10000, "critic_steps": 5, "n_generated": 5000,
+               "fid_images": 5000},
+    },
+)
+
+_PAPER = Profile(
+    name="paper",
+    description="the seed study's hyperparameters: batch 64, 10 epochs, full data and widths",
+    data="auto",
+    split="study",
+    defaults=NotebookSettings(
+        n_train_per_class=None,
+        n_test_per_class=None,
+        image_size=32,
+        epochs=10,
+        batch_size=64,
+        width=1.0,
+        weights="imagenet",
+    ),
+    overrides={
+        "02": {"n_train_per_class": 10000, "n_test_per_class": 2000, "search_iter": 20},
+        "03": {"recipe": {"arch": "personal", "augment": "none", "patience": 0,
+                          "schedule": None},
+               "compare_budget": None, "widget_per_class": 2000},
+        "04": {"image_size": 224},
+        "06": {"seeds": 3},
+        "07": {"central_images": 1000, "sanity_images": 200, "smoothgrad_samples": 32,
+               "ig_steps": 64},
+        "08": {"recipe": {"arch": "personal", "augment": "none", "patience": 0,
+                          "schedule": None},
+               "robust_per_class": 1000, "second_per_class": 2000},
+        "09": {"gan_steps": 20000, "gan_epochs": 20, "gan_width": 1.0, "gan_batch": 64,
+               "wgan_steps": 10000, "critic_steps": 5, "n_generated": 5000,
+               "fid_images": 5000},
+    },
+)
+
+PROFILES: Mapping[str, Profile] = MappingProxyType({p.name: p for p in (_CI, _CPU, _GPU, _PAPER)})
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile called ``name``, else ``$DFLEARN_PROFILE``, else ``cpu``.
+
+    Raises :class:`ProfileError` naming the valid profiles when the name is unknown.
+    """
+    chosen = name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    key = str(chosen).strip().lower()
+    if key not in PROFILES:
+        source = "argument" if name else f"${PROFILE_ENV}"
+        raise ProfileError(
+            f"Unknown profile {chosen!r} (from {source}). Valid profiles: {', '.join(PROFILES)}."
+        )
+    return PROFILES[key]

@@ -1,0 +1,227 @@
+"""Every custom Keras class of the course, registered for saving (``register_keras_serializable``).
+
+Core layer. A saved ``.keras`` model that uses one of these classes loads once this module is
+imported, which :func:`dflearn.artifacts.load_model` does first, so any notebook can load any
+course model.
+
+* :class:`BackbonePreprocess` and :class:`TransferNet`: transfer learning (04, 07);
+* :class:`SmoothedSparseCrossentropy`: label smoothing for softmax heads (06, 09);
+* :class:`TwoClassProbabilities` and :class:`ConfidenceBlend`: EnsembleCNN (06);
+* :class:`BlurJpeg`: Wang et al.'s Blur+JPEG augmentation (08).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+# The ``keras.applications`` module whose ``preprocess_input`` each backbone needs.
+PREPROCESS_MODULES: dict[str, str] = {"vgg16": "vgg16", "densenet121": "densenet",
+                                      "resnet50": "resnet50"}
+
+
+def preprocess_input(backbone: str, images: Any) -> Any:
+    """``keras.applications.<module>.preprocess_input`` of ``backbone`` (0-255 RGB in)."""
+    return getattr(keras.applications, PREPROCESS_MODULES[backbone]).preprocess_input(images)
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class BackbonePreprocess(layers.Layer):
+    """A backbone's own ``preprocess_input`` as a layer, so saved models carry it (04, 07)."""
+
+    def __init__(self, backbone: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        if backbone not in PREPROCESS_MODULES:
+            raise ValueError(f"Unknown backbone {backbone!r}: use one of "
+                             f"{', '.join(PREPROCESS_MODULES)}.")
+        self.backbone = backbone
+
+    def call(self, inputs: Any) -> Any:
+        return preprocess_input(self.backbone, inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "backbone": self.backbone}
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class TransferNet(keras.Model):
+    """A functional model whose training step records gradients for its trainable weights only.
+
+    Keras' default step lets TensorFlow's tape watch every variable the forward pass reads,
+    frozen ones included, so the backward pass runs through the whole frozen backbone (on a CPU,
+    several times the cost of the forward pass). Watching only the trainable weights stops it at
+    the first trainable layer: the same gradients for much less work. Written as in keras.io's
+    "Customizing what happens in fit()" guide. Built by :func:`dflearn.backbones.assemble` (04).
+    """
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        weights = self.trainable_weights
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([w.value for w in weights])
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=True)
+        self.optimizer.apply(tape.gradient(loss, weights), weights)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred, sample_weight=sample_weight)
+        return self.get_metrics_result()
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Categorical cross-entropy of integer labels with label smoothing: the true class's
+    target is ``1 - s + s / K`` and every other class's ``s / K``.
+
+    :func:`dflearn.training.fit` uses it for ``label_smoothing`` with a softmax head (06).
+    """
+
+    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_sparse_crossentropy",
+                 **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        classes = ops.shape(y_pred)[-1]
+        one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred,
+                                                     label_smoothing=self.label_smoothing)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class TwoClassProbabilities(layers.Layer):
+    """Turns a 1-unit sigmoid P(REAL) into ``[P(FAKE), P(REAL)]``; passes 2-unit softmax
+    outputs through unchanged. Part of EnsembleCNN (06)."""
+
+    def call(self, p: Any) -> Any:
+        if p.shape[-1] == 1:
+            return ops.concatenate([1.0 - p, p], axis=-1)
+        return p
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], 2)
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class ConfidenceBlend(layers.Layer):
+    """Blends two class distributions by their confidence (largest probability):
+    ``g * a + (1 - g) * b`` with ``g = sigmoid(scale * (conf(a) - conf(b)) + offset)``;
+    ``scale`` and ``offset`` are learned. EnsembleCNN's last step (06)."""
+
+    def build(self, input_shape: Any) -> None:
+        self.scale = self.add_weight(shape=(), initializer=keras.initializers.Constant(4.0),
+                                     name="scale")
+        self.offset = self.add_weight(shape=(), initializer="zeros", name="offset")
+
+    def gate(self, inputs: Sequence[Any]) -> Any:
+        """The weight ``g`` given to the first distribution, shape (N, 1)."""
+        a, b = inputs
+        margin = ops.max(a, axis=-1, keepdims=True) - ops.max(b, axis=-1, keepdims=True)
+        return ops.sigmoid(self.scale * margin + self.offset)
+
+    def call(self, inputs: Sequence[Any]) -> Any:
+        g = self.gate(inputs)
+        return g * inputs[0] + (1.0 - g) * inputs[1]
+
+    def compute_output_shape(self, input_shape: Sequence[tuple]) -> tuple:
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class BlurJpeg(keras.layers.Layer):
+    """Wang et al. (2020)'s "Blur+JPEG" augmentation: with probability ``blur_prob`` blur an image
+    with a Gaussian of sigma drawn from ``sigma_range`` (pixels), then with probability
+    ``jpeg_prob`` re-encode it as a JPEG of quality drawn from ``quality_range``.
+
+    Wang et al. used sigma in [0, 3] on 256-pixel images and quality in [30, 100] with
+    probability 0.5 each; on 32-pixel images a 3-pixel blur erases everything, so the default
+    sigma range here is [0, 1]. Works on 0-255 float batches, only when ``training``. TensorFlow
+    backend only (it calls ``tf.image.adjust_jpeg_quality``). Used in 08 §3 (Blur+JPEG training).
+    """
+
+    def __init__(self, blur_prob: float = 0.5, jpeg_prob: float = 0.5,
+                 sigma_range: tuple[float, float] = (0.0, 1.0),
+                 quality_range: tuple[int, int] = (30, 100), seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        for name, p in (("blur_prob", blur_prob), ("jpeg_prob", jpeg_prob)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}.")
+        if not 0 <= sigma_range[0] <= sigma_range[1]:
+            raise ValueError(f"sigma_range must be (low, high) with 0 <= low <= high, "
+                             f"got {sigma_range}.")
+        if not 1 <= quality_range[0] <= quality_range[1] <= 100:
+            raise ValueError(f"quality_range must lie within 1..100, low first, "
+                             f"got {quality_range}.")
+        self.blur_prob, self.jpeg_prob = float(blur_prob), float(jpeg_prob)
+        self.sigma_range = (float(sigma_range[0]), float(sigma_range[1]))
+        self.quality_range = (int(quality_range[0]), int(quality_range[1]))
+        self.seed = seed
+        self.radius = max(1, int(np.ceil(3 * self.sigma_range[1])))
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, n: tf.Tensor, low: float, high: float) -> tf.Tensor:
+        return keras.random.uniform((n,), low, high, seed=self.seed_generator)
+
+    def _blur(self, images: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+        """Blur image ``i`` with ``sigma[i]`` (0 leaves it unchanged): one separable depthwise
+        convolution with the batch folded into the channels, edges reflected."""
+        n, h, w = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+        x = tf.range(-self.radius, self.radius + 1, dtype=tf.float32)
+        safe = tf.maximum(sigma, 1e-3)[:, None]
+        kernel = tf.exp(-0.5 * tf.square(x[None, :] / safe))
+        kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # (N, K)
+        kernel = tf.repeat(kernel, 3, axis=0)  # one kernel per channel: (N * 3, K)
+        folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, h, w, n * 3])
+        r = self.radius
+        padded = tf.pad(folded, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
+        k = tf.transpose(kernel)  # (K, N * 3)
+        rows = tf.nn.depthwise_conv2d(padded, k[:, None, :, None], [1, 1, 1, 1], "VALID")
+        both = tf.nn.depthwise_conv2d(rows, k[None, :, :, None], [1, 1, 1, 1], "VALID")
+        return tf.transpose(tf.reshape(both, [h, w, n, 3]), [2, 0, 1, 3])
+
+    def _jpeg(self, images: tf.Tensor, quality: tf.Tensor) -> tf.Tensor:
+        """Re-encode image ``i`` as a JPEG of ``quality[i]``, one image at a time."""
+        def one(args: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
+            image, q = args
+            encoded = tf.image.adjust_jpeg_quality(tf.cast(image, tf.uint8), q)
+            return tf.cast(encoded, tf.float32)
+
+        return tf.map_fn(one, (images, quality), fn_output_signature=tf.float32)
+
+    def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:
+        """Blur, then JPEG-compress, a random subset of the batch (only when ``training``)."""
+        if not training:
+            return images
+        images = tf.cast(images, tf.float32)
+        n = tf.shape(images)[0]
+        do_blur = self._uniform(n, 0.0, 1.0) < self.blur_prob
+        sigma = self._uniform(n, *self.sigma_range)
+        sigma = tf.where(do_blur, sigma, tf.zeros_like(sigma))
+        images = self._blur(images, sigma)
+        images = tf.clip_by_value(tf.round(images), 0.0, 255.0)
+        do_jpeg = self._uniform(n, 0.0, 1.0) < self.jpeg_prob
+        low, high = self.quality_range
+        quality = tf.cast(tf.floor(self._uniform(n, low, high + 1)), tf.int32)
+        quality = tf.minimum(quality, high)
+        compressed = self._jpeg(images, quality)
+        return tf.where(do_jpeg[:, None, None, None], compressed, images)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output has the input's shape."""
+        return input_shape
+
+    def get_config(self) -> dict:
+        """The constructor arguments, for saving and cloning."""
+        return {**super().get_config(), "blur_prob": self.blur_prob, "jpeg_prob": self.jpeg_prob,
+                "sigma_range": self.sigma_range, "quality_range": self.quality_range,
+                "seed": self.seed}
