@@ -19,9 +19,9 @@ from dflearn.course.runner import NotebookRun, run_course
 
 TARGET_SECONDS = 300.0
 HEADLINES = {
-    "01": ["eda/colour_tests", "eda/spectral_max_effect", "eda/duplicates"],
-    "02": ["baselines/brightness_threshold_val_accuracy", "baselines/best_validation",
-           "baselines/test_metrics"],
+    "01": ["01/colour_tests", "01/spectral_max_effect", "01/duplicates"],
+    "02": ["02/brightness_threshold_val_accuracy", "02/best_validation",
+           "02/test_metrics"],
 }
 
 

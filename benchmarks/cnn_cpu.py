@@ -15,7 +15,7 @@ import os
 import time
 
 import dflearn
-from dflearn import models, training
+from dflearn import training
 from dflearn.metrics import evaluate
 from dflearn.splits import balanced_subset, official_split
 
@@ -71,7 +71,7 @@ def main() -> None:
                              time_budget=args.time_budget, schedule=args.schedule,
                              weight_decay=args.weight_decay, augment=args.augment,
                              monitor=args.monitor,
-                             options=parse_options(args.option, s.get("recipe", {}).get("options")))
+                             options=parse_options(args.option, s.recipe.get("options")))
     n_train = args.n_train or s.n_train_per_class
     t0 = time.perf_counter()
     train = balanced_subset(session.load("train"), n_train, args.seed)
@@ -80,7 +80,8 @@ def main() -> None:
     print(f"recipe: {recipe.describe()} | threads: {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     model = recipe.build()
-    result = recipe.fit(model, splits.train, splits.val, seed=args.seed, verbose=2)
+    result = training.fit(model, splits.train, splits.val,
+                          **recipe.fit_options(seed=args.seed, verbose=2))
     print(result.summary(), flush=True)
     if args.save:
         model.save(args.save)

@@ -1,4 +1,4 @@
-"""Benchmark one training step of notebook 04's transfer models: dflearn.transfer.TransferNet
+"""Benchmark one training step of notebook 04's transfer models: dflearn.layers.TransferNet
 (gradients taped for the trainable weights only) against a plain keras.Model of the same layers.
 
 Target (issue 5): in eager mode (what the ``ci`` profile uses), a frozen-backbone step of
@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dflearn import transfer  # noqa: E402
+from dflearn import backbones  # noqa: E402
 from dflearn.models import compile_model  # noqa: E402
 
 
@@ -42,7 +42,7 @@ def step_seconds(model: keras.Model, images: np.ndarray, labels: np.ndarray, rep
 
 def measure(name: str, phase: str, batch: int, size: int, repeat: int, eager: bool) -> dict:
     """Seconds per step of TransferNet and of the plain model, one backbone and phase."""
-    tm = transfer.transfer_model(name, input_size=size, source_size=size, weights=None)
+    tm = backbones.transfer_model(name, input_size=size, source_size=size, weights=None)
     if phase == "fine-tuned":
         tm.unfreeze()
     plain = keras.Model(tm.model.input, tm.model.output)  # same layers, default train step
@@ -57,7 +57,7 @@ def measure(name: str, phase: str, batch: int, size: int, repeat: int, eager: bo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", nargs="+", default=list(transfer.BACKBONES))
+    parser.add_argument("--backbones", nargs="+", default=list(backbones.BACKBONES))
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)

@@ -228,7 +228,7 @@ STAND_INS: Mapping[str, StandIn] = {
 def stand_in(name: str, splits: "Splits", options: StandInOptions, **inputs: Any
              ) -> Callable[[], "keras.Model"]:
     """A trainer for :func:`load_or_train`: the registered stand-in of ``name`` trained on
-    ``splits`` (``inputs`` such as ``base=`` go to it). Used in 04, 06, 07 and 08."""
+    ``splits`` (``inputs`` such as ``base=`` go to it). Used in 04, 06 and 07."""
     if name not in STAND_INS:
         raise KeyError(f"No stand-in is registered for {name!r}; shared models with one: "
                        f"{', '.join(STAND_INS)}.")

@@ -3,6 +3,8 @@ temperature scaling (Guo et al., 2017, "On Calibration of Modern Neural Networks
 
 Everything works on P(REAL) or on its logit ``z`` (``P(REAL) = sigmoid(z)``), so 1-unit sigmoid
 and 2-unit softmax detectors are treated alike. Labels are ``FAKE = 0``, ``REAL = 1``.
+
+Core layer, used by 08 (calibration); imports no lesson module.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """An ipywidgets control to train a small CNN with chosen epochs, learning rate and augmentation
-and see its curves: for trying settings by hand on a small subset."""
+and see its curves: for trying settings by hand on a small subset.
+
+Lesson module of 03; imports only the core. Every run is one call of
+:func:`dflearn.training.fit` (the course's one training loop) on a fresh model.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ class TrainingControl:
     :func:`dflearn.training.fit` and shows the training curves and the validation accuracy.
     ``runs`` keeps every :class:`~dflearn.training.FitResult`. Call :meth:`train` to run
     without clicking (as the tests do).
+
+    Used in 03 §6 (try it yourself).
     """
 
     def __init__(self, build_model: Callable[[], keras.Model], train: Dataset, val: Dataset, *,
@@ -74,5 +80,7 @@ class TrainingControl:
 
 def training_control(build_model: Callable[[], keras.Model], train: Dataset, val: Dataset,
                      **options) -> TrainingControl:
-    """A :class:`TrainingControl` for ``build_model`` on the given data (options as its class)."""
+    """A :class:`TrainingControl` for ``build_model`` on the given data (options as its class).
+
+    Used in 03 §6 (try it yourself)."""
     return TrainingControl(build_model, train, val, **options)

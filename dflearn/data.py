@@ -2,6 +2,8 @@
 
 The layout is Kaggle CIFAKE's: ``root/{train,test}/{REAL,FAKE}/*.jpg``. Labels follow the study:
 ``FAKE = 0`` and ``REAL = 1``. Nothing in a dataset folder is ever modified.
+
+Core layer, used by every notebook (loading), 08 (any REAL/FAKE folder); imports no lesson module.
 """
 
 from __future__ import annotations

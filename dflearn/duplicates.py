@@ -1,4 +1,7 @@
-"""Finding identical images within and across splits (CIFAKE has duplicate FAKE files)."""
+"""Finding identical images within and across splits (CIFAKE has duplicate FAKE files).
+
+Core layer, used by 01 (duplicates) and 08 (leakage); imports no lesson module.
+"""
 
 from __future__ import annotations
 

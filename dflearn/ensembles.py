@@ -1,8 +1,9 @@
-"""Ensembles of trained Keras classifiers, after the ensemble project (notebook 06).
+"""Ensembles of trained Keras classifiers, after the ensemble project.
 
 Lesson module of 06; imports only the core. The project's two base CNNs, ThreeCNN and
 SkipConCNN, are built by :mod:`dflearn.models` (:data:`dflearn.models.BASE_MODELS`) and trained
-by :func:`dflearn.training.fit` (``label_smoothing`` is one of its options).
+by :func:`dflearn.training.fit` (``label_smoothing`` is one of its options); models saved by
+other notebooks are loaded, or stood in for, by :mod:`dflearn.artifacts`.
 
 * Three ways to combine any trained models, whatever their head (1-unit sigmoid or 2-unit
   softmax; P(REAL) comes from :func:`dflearn.models.real_probability`):
@@ -34,13 +35,13 @@ from dflearn.layers import ConfidenceBlend, TwoClassProbabilities
 from dflearn.metrics import log_loss, probability_metrics
 from dflearn.models import head_of, real_probability
 
-# The ensemble project's reported accuracy of its EnsembleCNN (on its own 5-class data set).
+# The ensemble project's reported accuracy of its EnsembleCNN, from dflearn.study (06 §4).
 REPORTED: Mapping[str, float] = {"EnsembleCNN": study.value("ensemble/ensemble_cnn/accuracy")}
 EPS = 1e-6
 
 
 class EnsembleError(ValueError):
-    """Models or predictions that cannot be combined as asked."""
+    """Models or predictions that cannot be combined as asked (raised throughout 06)."""
 
 
 # --------------------------------------------------------------------------- predictions
@@ -73,7 +74,11 @@ def _named(models: Mapping[str, keras.Model] | Sequence[keras.Model]) -> dict[st
 
 def probabilities(models: Mapping[str, keras.Model] | Sequence[keras.Model], images: np.ndarray,
                   batch_size: int = 256) -> pd.DataFrame:
-    """P(REAL) of every model for every image: one column per model."""
+    """P(REAL) of every model for every image: one column per model. Each model gets the
+    images at its own input size (:func:`dflearn.images.fit_to_model`).
+
+    Used in 06 §2 (the base models' predictions) and §7 (models of other notebooks).
+    """
     return pd.DataFrame({name: real_probability(model, fit_to_model(model, images), batch_size)
                          for name, model in _named(models).items()})
 
@@ -89,7 +94,7 @@ def _as_matrix(p_real: pd.DataFrame | np.ndarray) -> np.ndarray:
 
 def average(p_real: pd.DataFrame | np.ndarray,
             weights: Sequence[float] | None = None) -> np.ndarray:
-    """The (weighted) mean P(REAL) over models: soft voting."""
+    """The (weighted) mean P(REAL) over models: soft voting. Used in 06 §3a (and Exercise 1)."""
     p = _as_matrix(p_real)
     if weights is not None and (len(weights) != p.shape[1] or np.sum(weights) <= 0):
         raise EnsembleError(f"Need {p.shape[1]} non-negative weights with a positive sum, "
@@ -100,7 +105,7 @@ def average(p_real: pd.DataFrame | np.ndarray,
 def majority_vote(p_real: pd.DataFrame | np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Hard voting: the share of models that call each image REAL. An image is REAL when more
     than half do; a tie (even number of models) is broken by the mean probability, returned as
-    0.5 +/- a small step so that thresholding at 0.5 gives the decision."""
+    0.5 +/- a small step so that thresholding at 0.5 gives the decision. Used in 06 §3a."""
     p = _as_matrix(p_real)
     share = (p >= threshold).mean(axis=1)
     tie = np.isclose(share, 0.5)
@@ -117,7 +122,7 @@ class Stacking:
     """Stacking: a logistic regression on the base models' log-odds of REAL.
 
     Fit it on predictions for images the base models did not train on (the validation set),
-    then use :meth:`predict_real` on the test set's predictions.
+    then use :meth:`predict_real` on the test set's predictions. Used in 06 §3b.
     """
 
     def __init__(self, C: float = 1.0):
@@ -159,7 +164,9 @@ class Stacking:
 def combiner(n_models: int, hidden: int = 16) -> keras.Model:
     """The learned part of EnsembleCNN, on the concatenated ``[P(FAKE), P(REAL)]`` of
     ``n_models`` models: a weighting network (softmax weights over models, used to average
-    their distributions), a meta-classifier, and :class:`ConfidenceBlend` of the two."""
+    their distributions), a meta-classifier, and
+    :class:`~dflearn.layers.ConfidenceBlend` of the two. Used in 06 §3c, inside
+    :func:`ensemble_cnn`."""
     if n_models < 1 or hidden < 1:
         raise EnsembleError(f"combiner needs n_models >= 1 and hidden >= 1, got {n_models}, "
                             f"{hidden}.")
@@ -180,7 +187,10 @@ def ensemble_cnn(models: Mapping[str, keras.Model] | Sequence[keras.Model], hidd
     :func:`combiner` -> 2-unit class probabilities.
 
     Bases whose input size differs from ``input_size`` (default: the first model's) get a
-    ``Resizing`` layer in front. Train the combiner with :func:`fit_combiner`.
+    ``Resizing`` layer in front: antialiased bicubic, the in-graph twin of the course's one
+    resize filter (:func:`dflearn.images.resize_image`, which :func:`probabilities` uses), up to
+    rounding to whole pixel values. Train the combiner with :func:`fit_combiner`.
+    Used in 06 §3c and §7.
     """
     named = _named(models)
     size = input_size or next(iter(named.values())).input_shape[1]
@@ -194,7 +204,8 @@ def ensemble_cnn(models: Mapping[str, keras.Model] | Sequence[keras.Model], hidd
         x = inputs
         own = model.input_shape[1:3]
         if None not in own and tuple(own) != (size, size):
-            x = layers.Resizing(*own, name=f"resize_for_{model.name}")(x)
+            x = layers.Resizing(*own, interpolation="bicubic", antialias=True,
+                                name=f"resize_for_{model.name}")(x)
         outputs.append(TwoClassProbabilities(name=f"probs_{model.name}")(model(x, training=False)))
     joined = layers.Concatenate(name="concatenate")(outputs) if len(outputs) > 1 else outputs[0]
     return keras.Model(inputs, combiner(len(named), hidden)(joined), name="ensemble_cnn")
@@ -202,7 +213,7 @@ def ensemble_cnn(models: Mapping[str, keras.Model] | Sequence[keras.Model], hidd
 
 def two_class(p_real: pd.DataFrame | np.ndarray) -> np.ndarray:
     """``[P(FAKE), P(REAL)]`` per model side by side, shape (N, 2 * models): the combiner's
-    input."""
+    input (06 §3c, through :func:`fit_combiner` and :func:`combiner_parts`)."""
     p = _as_matrix(p_real)
     return np.stack([1 - p, p], axis=-1).reshape(len(p), -1).astype("float32")
 
@@ -223,6 +234,7 @@ def fit_combiner(ensemble: keras.Model, p_real: pd.DataFrame | np.ndarray, label
 
     ``epochs`` passes over the data run as one Keras epoch (a few hundred probabilities need
     no per-epoch bookkeeping). Returns the loss and accuracy on that data before and after.
+    Used in 06 §3c and §7.
     """
     import tensorflow as tf
 
@@ -251,7 +263,8 @@ def fit_combiner(ensemble: keras.Model, p_real: pd.DataFrame | np.ndarray, label
 def combiner_parts(ensemble: keras.Model, p_real: pd.DataFrame | np.ndarray,
                    names: Sequence[str] | None = None) -> pd.DataFrame:
     """What EnsembleCNN does inside, per image: the weight of each model, P(REAL) of the
-    weighted average and of the meta-classifier, the blend's gate and the final P(REAL)."""
+    weighted average and of the meta-classifier, the blend's gate and the final P(REAL).
+    Used in 06 §3c and §7."""
     head = ensemble.get_layer("combiner")
     blend = head.get_layer("blend")
     probe = keras.Model(head.inputs[0], [head.get_layer("model_weights").output,
@@ -276,7 +289,7 @@ def combiner_parts(ensemble: keras.Model, p_real: pd.DataFrame | np.ndarray,
 def ensemble_table(p_real: Mapping[str, np.ndarray], labels: np.ndarray,
                    reported: Mapping[str, float] = REPORTED) -> pd.DataFrame:
     """One row per model or ensemble: loss, accuracy, per-class and macro scores, ROC-AUC,
-    and the reported accuracy where there is one, sorted by accuracy."""
+    and the reported accuracy where there is one, sorted by accuracy. Used in 06 §4 and §7."""
     labels = np.asarray(labels).astype(int)
     rows = {}
     for name, p in p_real.items():
@@ -292,7 +305,8 @@ def ensemble_table(p_real: Mapping[str, np.ndarray], labels: np.ndarray,
 
 def mcnemar_p(fixed: int, broken: int) -> float:
     """Exact McNemar test: the chance of a split at least this uneven between ``fixed`` and
-    ``broken`` discordant images if the two classifiers were equally accurate."""
+    ``broken`` discordant images if the two classifiers were equally accurate. Used in 06 §5
+    and §6 (through :func:`error_changes` and :func:`compare_variants`)."""
     n = fixed + broken
     return 1.0 if n == 0 else float(stats.binomtest(fixed, n, 0.5).pvalue)
 
@@ -301,7 +315,7 @@ def error_changes(labels: np.ndarray, base: Mapping[str, np.ndarray],
                   ensemble: np.ndarray) -> pd.DataFrame:
     """Per base model, against the ensemble (P(REAL) arrays, threshold 0.5): the errors of
     each, how many base errors the ensemble fixes, how many correct answers it breaks, the net
-    change and McNemar's p-value for "equally accurate"."""
+    change and McNemar's p-value for "equally accurate". Used in 06 §5 (and Exercise 2)."""
     labels = np.asarray(labels).astype(int)
     right_ens = (np.asarray(ensemble) >= 0.5).astype(int) == labels
     rows = {}
@@ -320,7 +334,7 @@ def error_changes(labels: np.ndarray, base: Mapping[str, np.ndarray],
 def agreement_table(labels: np.ndarray, base: Mapping[str, np.ndarray],
                     ensemble: np.ndarray) -> pd.DataFrame:
     """Images counted by which base models were right (one column each, True/False) and
-    whether the ensemble was right."""
+    whether the ensemble was right. Used in 06 §5."""
     labels = np.asarray(labels).astype(int)
     frame = pd.DataFrame({name: (np.asarray(p) >= 0.5).astype(int) == labels
                           for name, p in base.items()})
@@ -333,7 +347,7 @@ def agreement_table(labels: np.ndarray, base: Mapping[str, np.ndarray],
 def changed_examples(labels: np.ndarray, base: np.ndarray, ensemble: np.ndarray,
                      kind: str = "fixed") -> np.ndarray:
     """Indices of the images the ensemble ``"fixed"`` (base wrong, ensemble right) or
-    ``"broke"`` (base right, ensemble wrong), largest change of P(REAL) first."""
+    ``"broke"`` (base right, ensemble wrong), largest change of P(REAL) first. Used in 06 §5."""
     labels = np.asarray(labels).astype(int)
     base, ensemble = np.asarray(base, dtype=float), np.asarray(ensemble, dtype=float)
     right_base = (base >= 0.5).astype(int) == labels
@@ -349,7 +363,8 @@ def changed_examples(labels: np.ndarray, base: np.ndarray, ensemble: np.ndarray,
 
 def example_titles(labels: np.ndarray, base: np.ndarray, ensemble: np.ndarray,
                    index: np.ndarray) -> list[str]:
-    """Short titles ``REAL: 0.31 -> 0.62`` (true class: base P(REAL) -> ensemble P(REAL))."""
+    """Short titles ``REAL: 0.31 -> 0.62`` (true class: base P(REAL) -> ensemble P(REAL)).
+    Used in 06 §5."""
     return [f"{CLASS_NAMES[int(labels[i])]}: {base[i]:.2f}->{ensemble[i]:.2f}" for i in index]
 
 
@@ -362,6 +377,7 @@ def compare_variants(train_variant: Callable[[str, int], np.ndarray], variants: 
     row per variant: mean and standard deviation of accuracy over seeds, the mean difference
     from ``baseline`` (default: the first variant) and, pooled over seeds, the images it gets
     right that the baseline got wrong (``fixed``), the reverse (``broken``) and McNemar's p.
+    Used in 06 §6.
     """
     if not variants or not seeds:
         raise EnsembleError("compare_variants needs at least one variant and one seed.")
@@ -404,6 +420,7 @@ def findings(table: pd.DataFrame, changes: pd.DataFrame, claims: pd.DataFrame,
 
     ``table`` is :func:`ensemble_table`, ``changes`` :func:`error_changes` of the base models
     against ``ensemble``, ``claims`` :func:`compare_variants` (its first row the baseline).
+    Used in 06 §6.
     """
     for name in (ensemble, *changes.index):
         if name not in table.index:

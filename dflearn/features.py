@@ -4,6 +4,8 @@ CIFAKE file names.
 
 Every function takes a batch of images ``(N, H, W, 3)`` of ``uint8`` (0-255) and returns one
 row per image, so the same code serves the EDA notebook and the classical baselines.
+
+Core layer, used by 01 and 02; imports no lesson module.
 """
 
 from __future__ import annotations

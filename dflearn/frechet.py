@@ -1,5 +1,7 @@
 """Fréchet distances between sets of images, measured in a network's feature space.
 
+Lesson module of 09 (§5, scoring the samples); imports only the core.
+
 The distance between two Gaussians fitted to the features of two image sets is
 ``||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))``. It is only called **FID** when the
 features are InceptionV3's ImageNet pool features of 299x299 inputs (Heusel et al., 2017). Offline
@@ -31,7 +33,8 @@ Extractor = Callable[[np.ndarray], np.ndarray]
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean vector and covariance matrix (rows are samples) of a feature matrix ``(N, D)``."""
+    """Mean vector and covariance matrix (rows are samples) of a feature matrix ``(N, D)``.
+    Used in 09 §5."""
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) < 2:
         raise ValueError(f"features must be a matrix (N >= 2 samples, D features); "
@@ -46,6 +49,7 @@ def trace_sqrt_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
     (all >= 0), so the trace is the sum of their square roots. Two symmetric eigen-
     decompositions are exact, real, fine with singular covariances (fewer images than
     features) and much faster than ``scipy.linalg.sqrtm`` on 2048x2048 matrices.
+    Used in 09 §5 (by :func:`frechet_distance`).
     """
     values, vectors = linalg.eigh(sigma_a)
     root_a = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
@@ -57,7 +61,8 @@ def trace_sqrt_product(sigma_a: np.ndarray, sigma_b: np.ndarray) -> float:
 def frechet_distance(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray,
                      sigma_b: np.ndarray) -> float:
     """Fréchet distance between the Gaussians N(mu_a, sigma_a) and N(mu_b, sigma_b):
-    ``||mu_a - mu_b||^2 + Tr(sigma_a + sigma_b - 2 (sigma_a sigma_b)^(1/2))``."""
+    ``||mu_a - mu_b||^2 + Tr(sigma_a + sigma_b - 2 (sigma_a sigma_b)^(1/2))``.
+    Used in 09 §5 (the exercise's reference)."""
     mu_a, mu_b = np.atleast_1d(mu_a).astype(np.float64), np.atleast_1d(mu_b).astype(np.float64)
     sigma_a = np.atleast_2d(sigma_a).astype(np.float64)
     sigma_b = np.atleast_2d(sigma_b).astype(np.float64)
@@ -76,7 +81,8 @@ def frechet_distance(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray,
 
 @dataclass(frozen=True)
 class FeatureSpace:
-    """A named way to turn ``uint8`` images ``(N, H, W, 3)`` into feature vectors ``(N, D)``."""
+    """A named way to turn ``uint8`` images ``(N, H, W, 3)`` into feature vectors ``(N, D)``.
+    Used in 09 §5."""
 
     name: str
     extract: Extractor
@@ -104,7 +110,8 @@ def _hidden_layer(model: keras.Model, layer: str | None) -> keras.layers.Layer:
 def detector_space(model: keras.Model, layer: str | None = None,
                    batch_size: int = 256) -> FeatureSpace:
     """Features from a trained course detector: the output of ``layer`` (default: whatever
-    feeds the output layer), flattened. Images are resized to the model's input size."""
+    feeds the output layer), flattened. Images are resized to the model's input size
+    (:func:`dflearn.images.fit_to_model`). Used in 09 §5 (offline Fréchet distance)."""
     chosen = _hidden_layer(model, layer)
     probe = keras.Model(model.inputs, chosen.output, name=f"{model.name}_features")
 
@@ -137,7 +144,7 @@ def _inception_extractor(network: keras.Model, batch_size: int) -> Extractor:
 
 def keras_models_dir() -> Path:
     """Where ``keras.applications`` caches downloaded weights: ``$KERAS_HOME/models``
-    (by default ``~/.keras/models``)."""
+    (by default ``~/.keras/models``). Used in 09 §5 (true FID)."""
     try:
         from keras.src.backend.config import keras_home  # what Keras itself uses
     except ImportError:  # pragma: no cover - a Keras without this private module
@@ -155,7 +162,7 @@ def inception_space(weights: str = "imagenet", batch_size: int = 32) -> FeatureS
 
     These are Keras' InceptionV3 ImageNet weights: the reference FID code (TTUR, pytorch-fid)
     uses an older Inception checkpoint, so the values are close to, not identical with,
-    published FIDs.
+    published FIDs. Used in 09 §5 (true FID).
     """
     try:
         network = keras.applications.InceptionV3(weights=weights, include_top=False, pooling="avg",
@@ -174,7 +181,7 @@ def inception_space(weights: str = "imagenet", batch_size: int = 32) -> FeatureS
 def distance_table(space: FeatureSpace, reference: np.ndarray,
                    candidates: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """The distance of each candidate image set to ``reference`` in ``space`` (reference
-    features are extracted once), with the number of images in each set."""
+    features are extracted once), with the number of images in each set. Used in 09 §5."""
     ref_stats = feature_statistics(space.extract(reference))
     rows = {}
     for name, images in candidates.items():

@@ -1,6 +1,8 @@
 """Making fakes: a DCGAN for 32x32 images, trained with a custom ``train_step`` (after keras.io's
 DCGAN and WGAN-GP examples).
 
+Lesson module of 09; imports only the core.
+
 * :func:`generator` / :func:`discriminator`: DCGAN networks (transposed convolutions up from 4x4;
   strided convolutions down to a single logit, no BatchNorm so WGAN-GP's per-image gradient
   penalty stays valid);
@@ -41,7 +43,7 @@ STEP_COLUMNS = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_f
 
 
 class GANConfigError(ValueError):
-    """Impossible GAN settings (loss name, sizes, smoothing, steps)."""
+    """Impossible GAN settings (loss name, sizes, smoothing, steps). Raised by 09's GANs."""
 
 
 def _bce(target: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -61,7 +63,8 @@ def _check_size(image_size: int) -> int:
 
 def generator(latent_dim: int = 64, width: float = 1.0, image_size: int = 32) -> keras.Model:
     """DCGAN generator: noise -> Dense 4x4 map -> (ConvTranspose 4x4 stride 2, BatchNorm, ReLU)
-    until ``image_size`` -> 3x3 convolution with tanh, so pixels lie in [-1, 1]."""
+    until ``image_size`` -> 3x3 convolution with tanh, so pixels lie in [-1, 1].
+    Used in 09 §2 (generator and discriminator)."""
     if latent_dim < 1:
         raise GANConfigError(f"latent_dim must be at least 1, got {latent_dim!r}.")
     n_up = _check_size(image_size)
@@ -83,7 +86,7 @@ def generator(latent_dim: int = 64, width: float = 1.0, image_size: int = 32) ->
 
 def discriminator(width: float = 1.0, image_size: int = 32) -> keras.Model:
     """DCGAN discriminator / WGAN critic: (Conv 4x4 stride 2, LeakyReLU 0.2) down to 4x4, then
-    one logit (a realness score). Takes images in [-1, 1]."""
+    one logit (a realness score). Takes images in [-1, 1]. Used in 09 §2."""
     n_down = _check_size(image_size)
     images = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = images
@@ -101,7 +104,7 @@ def gan_optimizers(loss: str = "bce", d_learning_rate: float = 4e-4, g_learning_
     """TTUR: Adam for the discriminator at a higher learning rate than for the generator.
 
     Betas follow the papers: (0.5, 0.999) for the DCGAN loss (Radford et al.), (0.0, 0.9) for
-    WGAN-GP (Gulrajani et al.).
+    WGAN-GP (Gulrajani et al.). Used in 09 §2 (the training step).
     """
     _check_loss(loss)
     beta_1, beta_2 = (0.5, 0.999) if loss == "bce" else (0.0, 0.9)
@@ -119,6 +122,7 @@ def _check_loss(loss: str) -> None:
 
 class GAN(keras.Model):
     """A generator and a discriminator trained against each other by :meth:`train_step`.
+    Used in 09 §2 (the training step), §3 and §4.
 
     Args:
         generator, discriminator: see :func:`generator` and :func:`discriminator`.
@@ -228,7 +232,8 @@ class GAN(keras.Model):
 def build_gan(latent_dim: int = 64, width: float = 1.0, image_size: int = 32, loss: str = "bce",
               d_learning_rate: float = 4e-4, g_learning_rate: float = 1e-4, seed: int = 0,
               **options: Any) -> GAN:
-    """A compiled :class:`GAN` with fresh networks and TTUR optimizers (``options`` go to GAN)."""
+    """A compiled :class:`GAN` with fresh networks and TTUR optimizers (``options`` go to GAN).
+    Used in 09 §2 (DCGAN) and §4 (WGAN-GP)."""
     gan = GAN(generator(latent_dim, width, image_size), discriminator(width, image_size),
               loss=loss, seed=seed, **options)
     gan.compile(*gan_optimizers(loss, d_learning_rate, g_learning_rate))
@@ -239,18 +244,19 @@ def build_gan(latent_dim: int = 64, width: float = 1.0, image_size: int = 32, lo
 
 
 def to_unit_range(images: np.ndarray) -> np.ndarray:
-    """0-255 pixels to float32 in [-1, 1] (the generator's tanh range)."""
+    """0-255 pixels to float32 in [-1, 1] (the generator's tanh range). Used in 09 §3."""
     return check_images(images).astype(np.float32) / 127.5 - 1.0
 
 
 def to_uint8(images: np.ndarray | tf.Tensor) -> np.ndarray:
-    """Generated images in [-1, 1] to 0-255 ``uint8`` pixels."""
+    """Generated images in [-1, 1] to 0-255 ``uint8`` pixels. Used in 09 §3 and §5."""
     values = np.asarray(keras.ops.convert_to_numpy(images), dtype=np.float32)
     return np.clip(np.rint((values + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def gan_dataset(images: np.ndarray, batch_size: int = 64, seed: int = 0) -> tf.data.Dataset:
-    """Real images in [-1, 1], shuffled (seeded), repeated forever, in full batches."""
+    """Real images in [-1, 1], shuffled (seeded), repeated forever, in full batches.
+    Used in 09 §3 (by :func:`train_gan`)."""
     scaled_images = to_unit_range(images)
     if len(scaled_images) < batch_size:
         raise GANConfigError(f"Need at least one full batch: {len(scaled_images)} images for "
@@ -261,7 +267,8 @@ def gan_dataset(images: np.ndarray, batch_size: int = 64, seed: int = 0) -> tf.d
 
 
 def generate(model: GAN | keras.Model, n: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
-    """``n`` generated images as ``uint8``, from seeded noise (BatchNorm in inference mode)."""
+    """``n`` generated images as ``uint8``, from seeded noise (BatchNorm in inference mode).
+    Used in 09 §5 (scoring the samples)."""
     gen = model.generator if isinstance(model, GAN) else model
     noise = np.random.default_rng(seed).standard_normal((n, gen.input_shape[-1])).astype(np.float32)
     return to_uint8(gen.predict(noise, batch_size=batch_size, verbose=0))
@@ -269,7 +276,7 @@ def generate(model: GAN | keras.Model, n: int, seed: int = 0, batch_size: int = 
 
 def fake_dataset(images: np.ndarray, name: str = "generated") -> Dataset:
     """``uint8`` images as a :class:`~dflearn.data.Dataset` labelled FAKE throughout (paths
-    ``name/0``, ``name/1``, ...), to score detectors on generated images."""
+    ``name/0``, ``name/1``, ...), to score detectors on generated images. Used in 09 §6."""
     images = check_images(images)
     paths = np.asarray([f"{name}/{i}" for i in range(len(images))])
     return Dataset(images, np.full(len(images), FAKE, dtype=np.int64), paths)
@@ -280,7 +287,7 @@ def fake_dataset(images: np.ndarray, name: str = "generated") -> Dataset:
 
 class GANMonitor(keras.callbacks.Callback):
     """Keeps every step's losses and gradient norms, and after each epoch a batch of samples made
-    from the same fixed noise (so the grids show one set of images changing)."""
+    from the same fixed noise (so the grids show one set of images changing). Used in 09 §3."""
 
     def __init__(self, n_samples: int = 8, seed: int = 0):
         super().__init__()
@@ -306,7 +313,8 @@ class GANMonitor(keras.callbacks.Callback):
 
 @dataclass
 class GANRun:
-    """What :func:`train_gan` did: per-step logs, sample grids per epoch and the time taken."""
+    """What :func:`train_gan` did: per-step logs, sample grids per epoch and the time taken.
+    Used in 09 §3-4."""
 
     steps: pd.DataFrame
     grids: list[np.ndarray] = field(default_factory=list)
@@ -328,7 +336,7 @@ def train_gan(gan: GAN, images: np.ndarray, steps: int, epochs: int = 4, batch_s
     (an "epoch" here is a slice of steps ending with a sample grid, not a pass over the data).
 
     With ``time_budget`` seconds, training stops early once they are used up (the epoch in
-    progress ends at once, with its sample grid).
+    progress ends at once, with its sample grid). Used in 09 §3 (DCGAN) and §4 (WGAN-GP).
     """
     if steps < 1 or epochs < 1:
         raise GANConfigError(f"steps and epochs must be at least 1, got {steps} and {epochs}.")
@@ -348,7 +356,7 @@ def train_gan(gan: GAN, images: np.ndarray, steps: int, epochs: int = 4, batch_s
 
 def layer_gradient_norms(gan: GAN, real_images: np.ndarray, seed: int = 0) -> pd.DataFrame:
     """The gradient norm of each weight tensor of both networks on one batch of real images
-    (``uint8``): where the training signal is strong and where it vanishes."""
+    (``uint8``): where the training signal is strong and where it vanishes. Used in 09 §3."""
     real = tf.constant(to_unit_range(real_images))
     noise = tf.constant(np.random.default_rng(seed).standard_normal(
         (len(real_images), gan.latent_dim)).astype(np.float32))
@@ -375,7 +383,7 @@ def _smooth(values: pd.Series, window: int) -> pd.Series:
 
 def plot_gan_losses(run: GANRun, window: int = 10, title: str = "GAN losses") -> plt.Figure:
     """Discriminator and generator loss per generator step (thin: raw, thick: moving average),
-    and the discriminator's mean output on real and generated images."""
+    and the discriminator's mean output on real and generated images. Used in 09 §3-4."""
     fig, (ax_loss, ax_out) = plt.subplots(1, 2, figsize=(10, 3.4))
     for i, column in enumerate(("d_loss", "g_loss")):
         ax_loss.plot(run.steps.index, run.steps[column], color=f"C{i}", alpha=0.3, linewidth=0.8)
@@ -396,7 +404,8 @@ def plot_gan_losses(run: GANRun, window: int = 10, title: str = "GAN losses") ->
 
 
 def plot_gradient_norms(run: GANRun, window: int = 10, title: str = "Gradient norms") -> plt.Figure:
-    """Global gradient norm of each network per generator step (log scale, moving average)."""
+    """Global gradient norm of each network per generator step (log scale, moving average).
+    Used in 09 §3."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     columns = (("d_grad_norm", "discriminator"), ("g_grad_norm", "generator"))
     for i, (column, name) in enumerate(columns):
@@ -412,7 +421,8 @@ def plot_gradient_norms(run: GANRun, window: int = 10, title: str = "Gradient no
 
 def plot_epoch_grids(run: GANRun,
                      title: str = "Samples from fixed noise after each epoch") -> plt.Figure:
-    """One row of generated samples per epoch, always from the same noise vectors."""
+    """One row of generated samples per epoch, always from the same noise vectors.
+    Used in 09 §3."""
     if not run.grids:
         raise ValueError("This run kept no sample grids (train_gan stores one per epoch).")
     n = len(run.grids[0])

@@ -8,7 +8,8 @@ Convolutional stages of 2, 3 or 4 convolutions (:data:`CONV_STAGES`) are crossed
 heads (:data:`DENSE_HEADS`), 12 models in all. Every stage ends at the same feature map
 (``output_size`` x ``output_size`` x ``final_filters``, 4x4x128 for 32x32 inputs), so the heads
 always see the same number of features: the max-pooling after each convolution is planned
-(:func:`pooling_plan`) to make the sizes meet, and :func:`stage_arithmetic` shows the arithmetic.
+(:func:`dflearn.models.pooling_plan`) to make the sizes meet, and :func:`stage_arithmetic`
+shows the arithmetic.
 
 :func:`train_grid` trains every model in one loop, writing each result to a JSON file as it
 goes: a second call resumes where an interrupted one stopped (:func:`run_grid`).
@@ -49,7 +50,7 @@ TABLE_COLUMNS = ["conv_layers", "head", "parameters", "val_accuracy", "accuracy"
 
 
 class GridError(ValueError):
-    """A grid that cannot be built: bad stage sizes, heads or lists."""
+    """A grid that cannot be built or read: bad stages, heads or lists, or no results."""
 
 
 # --------------------------------------------------------------------------- the grid
@@ -57,7 +58,9 @@ class GridError(ValueError):
 
 def grid_specs(conv_stages: Iterable[int] = CONV_STAGES,
                heads: Iterable[Sequence[int]] = DENSE_HEADS) -> list[GridSpec]:
-    """Every conv stage crossed with every head, stage-major (the study's 12 models by default)."""
+    """Every conv stage crossed with every head, stage-major (the study's 12 models by default).
+
+    Used in 05 §3 (the grid from two lists)."""
     stages = [int(n) for n in conv_stages]
     try:
         head_list = [check_dense_head(h) for h in heads]
@@ -75,13 +78,17 @@ def grid_specs(conv_stages: Iterable[int] = CONV_STAGES,
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
-    """Output side of a convolution or pooling window: ``floor((size + 2p - k) / s) + 1``."""
+    """Output side of a convolution or pooling window: ``floor((size + 2p - k) / s) + 1``.
+
+    Used in 05 §2 (Exercise 1 checks against it)."""
     return (size + 2 * padding - kernel) // stride + 1
 
 
 def stage_arithmetic(n_convs: int, input_size: int = 32, output_size: int = OUTPUT_SIZE,
                      final_filters: int = FINAL_FILTERS) -> pd.DataFrame:
-    """Layer-by-layer sizes of one stage with the formula ``floor((n + 2p - k) / s) + 1``."""
+    """Layer-by-layer sizes of one stage with the formula ``floor((n + 2p - k) / s) + 1``.
+
+    Used in 05 §2 (stages that end at the same size)."""
     rows, size = [], input_size
     for i, (filters, pool) in enumerate(zip(stage_filters(n_convs, final_filters),
                                             pooling_plan(n_convs, input_size, output_size)), 1):
@@ -101,12 +108,16 @@ def stage_arithmetic(n_convs: int, input_size: int = 32, output_size: int = OUTP
 
 def build_grid(conv_stages: Iterable[int] = CONV_STAGES,
                heads: Iterable[Sequence[int]] = DENSE_HEADS, **options: Any) -> dict[str, keras.Model]:
-    """Every model of the grid, by name; ``options`` go to :func:`age_classifier`."""
+    """Every model of the grid, by name; ``options`` go to :func:`dflearn.models.age_classifier`.
+
+    Used in 05 §3 (the grid from two lists)."""
     return {s.name: age_classifier(s.n_convs, s.head, **options) for s in grid_specs(conv_stages, heads)}
 
 
 def dense_head_parameters(n_features: int, units: Sequence[int]) -> int:
-    """Weights and biases of dense layers of ``units`` on ``n_features`` inputs."""
+    """Weights and biases of dense layers of ``units`` on ``n_features`` inputs.
+
+    Used in 05 §3 (Exercise 2 checks against it)."""
     total, fan_in = 0, int(n_features)
     for u in units:
         total += fan_in * u + u
@@ -118,7 +129,9 @@ def dense_head_parameters(n_features: int, units: Sequence[int]) -> int:
 
 
 def load_results(path: str | Path, config: Mapping[str, Any]) -> dict[str, dict]:
-    """Results already in ``path`` for the same ``config``; empty if absent or for other settings."""
+    """Results already in ``path`` for the same ``config``; empty if absent or for other settings.
+
+    Used in 05 §4 (by :func:`run_grid`, to resume)."""
     path = Path(path)
     if not path.exists():
         return {}
@@ -132,7 +145,9 @@ def load_results(path: str | Path, config: Mapping[str, Any]) -> dict[str, dict]
 
 
 def write_results(path: str | Path, config: Mapping[str, Any], results: Mapping[str, dict]) -> None:
-    """Write every result so far (through a temporary file, so a crash never leaves half a file)."""
+    """Write every result so far (through a temporary file, so a crash never leaves half a file).
+
+    Used in 05 §4 (by :func:`run_grid`, after every model)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps({"version": RESULTS_VERSION, "config": dict(config),
@@ -153,6 +168,8 @@ def run_grid(specs: Sequence[GridSpec], train_one: Callable[[GridSpec], tuple[di
     ``train_one(spec)`` returns ``(result dict with "val_accuracy", model)``. ``keep_best(model,
     result)`` is called, before the result is written, whenever a model beats every result so
     far on validation accuracy. Returns the results of ``specs``, in order.
+
+    Used in 05 §4 (the resumable loop behind :func:`train_grid`).
     """
     from tqdm.auto import tqdm
 
@@ -178,7 +195,9 @@ def run_grid(specs: Sequence[GridSpec], train_one: Callable[[GridSpec], tuple[di
 @dataclass(frozen=True)
 class GridPlan:
     """How every grid model is trained (the same for all): plain :func:`dflearn.training.fit`
-    arguments plus the builder's, and the key a resumed grid must match."""
+    arguments plus the builder's, and the key a resumed grid must match.
+
+    Used in 05 §4 (built from the notebook's settings)."""
 
     epochs: int = 4
     batch_size: int = 64
@@ -192,7 +211,9 @@ class GridPlan:
 
 
 def test_predictions(model: keras.Model, data: Dataset, batch_size: int = 256) -> tuple[dict, np.ndarray]:
-    """The metrics of :func:`dflearn.metrics.evaluate` and the predicted labels, from one pass."""
+    """The metrics of :func:`dflearn.metrics.evaluate` and the predicted labels, from one pass.
+
+    Used in 05 §4 (by :func:`train_spec`)."""
     p_real = real_probability(model, data.images, batch_size=batch_size)
     return probability_metrics(data.labels, p_real), (p_real >= 0.5).astype(int)
 
@@ -202,6 +223,8 @@ def train_spec(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, ke
     scores, the test metrics and the test predictions (for confusion matrices).
 
     The seed is reset for every model, so a resumed grid gives the same models as one run.
+
+    Used in 05 §4 (by :func:`train_grid`) and §6 (to train the best model again).
     """
     keras.utils.set_random_seed(plan.seed)
     model = age_classifier(spec.n_convs, spec.head, width=plan.width, input_size=plan.input_size,
@@ -219,7 +242,9 @@ def train_spec(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, ke
 
 
 def grid_config(splits: Splits, plan: GridPlan, dataset: str = "") -> dict[str, Any]:
-    """What the results depend on: a results file for other settings is not resumed."""
+    """What the results depend on: a results file for other settings is not resumed.
+
+    Used in 05 §4 (by :func:`train_grid`)."""
     return {"plan": {k: getattr(plan, k) for k in plan.__dataclass_fields__},
             "n_train": len(splits.train.labels), "n_val": len(splits.val.labels),
             "n_test": len(splits.test.labels), "dataset": str(dataset)}
@@ -229,7 +254,9 @@ def train_grid(specs: Sequence[GridSpec], splits: Splits, plan: GridPlan, path: 
                dataset: str = "", progress: bool = True,
                keep_best: Callable[[keras.Model, dict], None] | None = None,
                log: Callable[[str], None] | None = print) -> dict[str, dict]:
-    """Train every model of ``specs`` on ``splits`` with :func:`run_grid` (resumable)."""
+    """Train every model of ``specs`` on ``splits`` with :func:`run_grid` (resumable).
+
+    Used in 05 §4 (training the 12 models)."""
     return run_grid(specs, lambda spec: train_spec(spec, splits, plan), path,
                     grid_config(splits, plan, dataset), progress=progress, keep_best=keep_best,
                     log=log)
@@ -240,7 +267,9 @@ def train_grid(specs: Sequence[GridSpec], splits: Splits, plan: GridPlan, path: 
 
 def grid_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """The study's Figure 2 table: one row per model, test accuracy, loss, macro precision and
-    recall, per-class F1, plus validation accuracy, parameters and training seconds."""
+    recall, per-class F1, plus validation accuracy, parameters and training seconds.
+
+    Used in 05 §5 (the table)."""
     if not results:
         raise GridError("grid_table needs at least one result.")
     rows = {}
@@ -255,18 +284,21 @@ def grid_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
 def study_comparison(table: pd.DataFrame,
                      reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> pd.DataFrame:
-    """Our lowest, highest and spread of test accuracy over the grid beside the study's."""
+    """Our lowest, highest and spread of test accuracy over the grid beside the study's.
+
+    Used in 05 §5 (the table)."""
     ours = table["accuracy"].astype(float)
     low, high = reported
-    frame = pd.DataFrame({"lowest": [ours.min(), low], "highest": [ours.max(), high],
-                          "spread": [ours.max() - ours.min(), high - low]},
-                         index=pd.Index(["ours", "study (Figure 2)"], name="test accuracy"))
-    return frame
+    return pd.DataFrame({"lowest": [ours.min(), low], "highest": [ours.max(), high],
+                         "spread": [ours.max() - ours.min(), high - low]},
+                        index=pd.Index(["ours", "study (Figure 2)"], name="test accuracy"))
 
 
 def findings_text(table: pd.DataFrame, reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> str:
     """Which of the study's grid findings hold in ``table``: the accuracy range, and whether the
-    choice of head or of depth moves accuracy more (mean range across rows vs columns)."""
+    choice of head or of depth moves accuracy more (mean range across rows vs columns).
+
+    Used in 05 §5 (the table: which findings hold)."""
     low, high = reported
     ours = table["accuracy"].astype(float)
     by_stage = table.groupby("conv_layers")["accuracy"].mean()
@@ -283,7 +315,9 @@ def findings_text(table: pd.DataFrame, reported: tuple[float, float] = STUDY_ACC
 
 
 def curves_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Every model's per-epoch history in long form (one row per model and epoch), to save."""
+    """Every model's per-epoch history in long form (one row per model and epoch), to save.
+
+    Used in 05 §4 (validation curves)."""
     rows = []
     for name, entry in results.items():
         history = entry["history"]
@@ -295,7 +329,9 @@ def curves_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def best_and_worst(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
-    """Names of the best and the worst model by validation accuracy (then validation loss)."""
+    """Names of the best and the worst model by validation accuracy (then validation loss).
+
+    Used in 05 §6 (best and worst model)."""
     if not results:
         raise GridError("best_and_worst needs at least one result.")
     ranked = sorted(results, key=lambda name: _score(results[name]))
@@ -304,7 +340,9 @@ def best_and_worst(results: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
 
 def plot_accuracy_heatmap(table: pd.DataFrame, metric: str = "accuracy",
                           title: str = "Test accuracy over the grid") -> plt.Figure:
-    """Heatmap of ``metric`` with conv stages as rows and dense heads as columns."""
+    """Heatmap of ``metric`` with conv stages as rows and dense heads as columns.
+
+    Used in 05 §5 (accuracy over stages x heads)."""
     grid = table.pivot_table(index="conv_layers", columns="head", values=metric, sort=False)
     fig, ax = plt.subplots(figsize=(1.7 * grid.shape[1] + 2, 0.8 * grid.shape[0] + 1.8))
     image = ax.imshow(grid.to_numpy(dtype=float), cmap="viridis", aspect="auto")
@@ -324,7 +362,9 @@ def plot_accuracy_heatmap(table: pd.DataFrame, metric: str = "accuracy",
 def plot_validation_curves(results: Mapping[str, Mapping[str, Any]],
                            metrics: Sequence[str] = ("val_loss", "val_accuracy"),
                            title: str = "Validation curves of the grid") -> plt.Figure:
-    """One column per conv stage and one row per metric, one line per dense head."""
+    """One column per conv stage and one row per metric, one line per dense head.
+
+    Used in 05 §4 (validation curves)."""
     stages = sorted({int(r["conv_layers"]) for r in results.values()})
     fig, axes = plt.subplots(len(metrics), len(stages), figsize=(4.2 * len(stages), 3.0 * len(metrics)),
                              squeeze=False, sharey="row")
@@ -347,7 +387,9 @@ def plot_validation_curves(results: Mapping[str, Mapping[str, Any]],
 
 def plot_best_worst(results: Mapping[str, Mapping[str, Any]],
                     title: str = "Test confusion matrices (as in the study's Figure 3)") -> plt.Figure:
-    """Confusion matrices of the best and the worst model side by side."""
+    """Confusion matrices of the best and the worst model side by side.
+
+    Used in 05 §6 (the study's Figure 3)."""
     best, worst = best_and_worst(results)
     fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.4))
     for ax, which, name in zip(axes, ("best", "worst"), (best, worst)):

@@ -1,5 +1,8 @@
 """Classification metrics in the study's table format (per class and macro), plus
-sensitivity/specificity and ROC-AUC."""
+sensitivity/specificity and ROC-AUC.
+
+Core layer, used by 02-09; imports no lesson module.
+"""
 
 from __future__ import annotations
 
@@ -131,3 +134,29 @@ def compare_with_reported(ours: Mapping[str, float], reported: Mapping[str, floa
     table["our_rank"] = table[f"our_{label}"].rank(ascending=False, method="min").astype(int)
     table["holds"] = (table["difference"].abs() <= tolerance) | (table["reported_rank"] == table["our_rank"])
     return table
+
+
+def _scores(model: Any, image_sets: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """P(REAL) for several image sets, each resized for ``model``, in one ``predict`` call."""
+    from dflearn.images import fit_to_model
+    from dflearn.models import real_probability
+
+    sized = [fit_to_model(model, images) for images in image_sets]
+    p_real = real_probability(model, np.concatenate(sized))
+    return np.split(p_real, np.cumsum([len(images) for images in sized])[:-1])
+
+
+def evaluate_models(models: Mapping[str, Any], datasets: Mapping[str, Dataset],
+                    columns: Sequence[str] = ("accuracy", "recall_FAKE", "recall_REAL", "roc_auc")
+                    ) -> pd.DataFrame:
+    """One row per (model, dataset) with the given columns of :func:`probability_metrics`; each
+    dataset is resized to what each model needs (:func:`dflearn.images.fit_to_model`).
+    Used in 08 (other datasets, perturbations, leakage) and 09 (detectors on GAN fakes)."""
+    rows = []
+    for model_name, model in models.items():
+        scores = _scores(model, [ds.images for ds in datasets.values()])
+        for (data_name, ds), p_real in zip(datasets.items(), scores):
+            row = probability_metrics(ds.labels, p_real)
+            rows.append({"model": model_name, "dataset": data_name, "images": len(ds.labels),
+                         **{c: row[c] for c in columns}})
+    return pd.DataFrame(rows).set_index(["model", "dataset"])

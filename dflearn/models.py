@@ -8,6 +8,8 @@ Every builder takes ``width`` (a multiplier on the number of filters and dense u
 
 Models take raw ``uint8``-range pixels (0-255): the first layer rescales them to [0, 1].
 :func:`compile_model` picks the loss that matches the head.
+
+Core layer, used by 03-09; imports no lesson module.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Where dflearn finds its course files and keeps caches and artifacts."""
+"""Where dflearn finds its course files and keeps caches and artifacts.
+
+Core layer, used by every notebook, through the course layer; imports no lesson module.
+"""
 
 from __future__ import annotations
 

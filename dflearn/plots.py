@@ -1,4 +1,7 @@
-"""Plotting helpers shared by the notebooks: image grids, confusion matrices, training curves."""
+"""Plotting helpers shared by the notebooks: image grids, confusion matrices, training curves.
+
+Core layer, used by every notebook; imports no lesson module.
+"""
 
 from __future__ import annotations
 

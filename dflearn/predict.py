@@ -3,6 +3,8 @@
 >>> prediction = predict_image(model, "photo.png")       # doctest: +SKIP
 >>> print(prediction)                                    # doctest: +SKIP
 Deepfake (probability 97.3%)
+
+Core layer, used by 03 (single-image prediction); imports no lesson module.
 """
 
 from __future__ import annotations

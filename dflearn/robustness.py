@@ -1,14 +1,18 @@
 """How far a detector's accuracy carries: other datasets, perturbed images and leaked test images.
 
 Lesson module of 08; imports only the core (any REAL/FAKE folder is read by
-:func:`dflearn.data.load_labelled_folder`, resized by :func:`dflearn.images.fit_to_model`).
+:func:`dflearn.data.load_labelled_folder`; models are scored on several datasets by
+:func:`dflearn.metrics.evaluate_models`, which resizes the images for each model).
 
-* :data:`PERTURBATIONS` (JPEG re-compression, Gaussian blur, down- and up-resizing, Gaussian
-  noise) and :func:`robustness_curves` measure accuracy at several strengths, one curve per model;
-* :class:`dflearn.layers.BlurJpeg` is Wang et al. (2020)'s Blur+JPEG training augmentation;
-* :func:`leakage_table` compares accuracy with and without test images that also sit in training;
+* :func:`second_dataset` picks a dataset other than the training one (08 §2);
 * :func:`versus_study` puts the study's Personal CNN (CIFAKE -> its second dataset) beside our
-  models' drop.
+  models' drop (08 §2);
+* :data:`PERTURBATIONS` (JPEG re-compression, Gaussian blur, down- and up-resizing, Gaussian
+  noise) and :func:`robustness_curves` measure accuracy at several strengths, one curve per
+  model (08 §3); :class:`dflearn.layers.BlurJpeg` is Wang et al. (2020)'s Blur+JPEG training
+  augmentation (08 §4);
+* :func:`leakage_table` compares accuracy with and without test images that also sit in
+  training, :func:`inject_leak` makes a leaky test set (08 §5).
 
 Images are ``uint8`` batches ``(N, H, W, 3)`` of 0-255 pixels, labels ``FAKE = 0``, ``REAL = 1``.
 """
@@ -30,9 +34,8 @@ from scipy import ndimage
 from dflearn import study
 from dflearn.data import Dataset, concat, load_labelled_folder, write_labelled_folder
 from dflearn.duplicates import drop_duplicates
-from dflearn.images import check_images, fit_to_model, jpeg, resize_images
-from dflearn.metrics import probability_metrics
-from dflearn.models import real_probability
+from dflearn.images import check_images, jpeg, resize_images
+from dflearn.metrics import evaluate_models
 from dflearn.paths import embedded_data_dir
 from dflearn.splits import balanced_subset
 
@@ -49,7 +52,8 @@ SHIFTED_QUALITY = 75
 def shifted_copy(ds: Dataset, root: str | os.PathLike, size: int = SHIFTED_SIZE,
                  quality: int = SHIFTED_QUALITY) -> Path:
     """Write ``ds`` enlarged to ``size`` pixels (bicubic) as JPEGs of ``quality`` in a flat
-    ``root/{REAL,FAKE}`` folder: the same pictures through a different imaging pipeline."""
+    ``root/{REAL,FAKE}`` folder: the same pictures through a different imaging pipeline.
+    Used in 08 §2 (the second dataset of the practice set)."""
     enlarged = Dataset(resize_images(ds.images, size), ds.labels, ds.paths)
     return write_labelled_folder(enlarged, root, suffix=".jpg", quality=quality)
 
@@ -66,7 +70,8 @@ def second_dataset(session: "Session", test: Dataset, path: str | os.PathLike | 
       copy of the test images, not new pictures or new fakes.
 
     At most ``n_per_class`` images per class are kept (drawn at random, seeded). Images keep
-    the size they have on disk; :func:`fit_to_model` resizes them per model.
+    the size they have on disk; :func:`dflearn.images.fit_to_model` resizes them per model.
+    Used in 08 §2 (a second dataset).
     """
     if path:
         ds, what = load_labelled_folder(path), f"the folder given ({path})"
@@ -85,28 +90,6 @@ def second_dataset(session: "Session", test: Dataset, path: str | os.PathLike | 
     return ds, what
 
 
-def _scores(model: keras.Model, image_sets: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """P(REAL) for several image sets, each resized for ``model``, in one ``predict`` call."""
-    sized = [fit_to_model(model, images) for images in image_sets]
-    p_real = real_probability(model, np.concatenate(sized))
-    return np.split(p_real, np.cumsum([len(images) for images in sized])[:-1])
-
-
-def evaluate_models(models: Mapping[str, keras.Model], datasets: Mapping[str, Dataset],
-                    columns: Sequence[str] = ("accuracy", "recall_FAKE", "recall_REAL", "roc_auc")
-                    ) -> pd.DataFrame:
-    """One row per (model, dataset) with the given columns of :func:`dflearn.metrics.evaluate`;
-    each dataset is resized to what each model needs."""
-    rows = []
-    for model_name, model in models.items():
-        scores = _scores(model, [ds.images for ds in datasets.values()])
-        for (data_name, ds), p_real in zip(datasets.items(), scores):
-            row = probability_metrics(ds.labels, p_real)
-            rows.append({"model": model_name, "dataset": data_name, "images": len(ds.labels),
-                         **{c: row[c] for c in columns}})
-    return pd.DataFrame(rows).set_index(["model", "dataset"])
-
-
 # The study's Personal CNN: validation accuracy on CIFAKE, and accuracy on its second dataset.
 STUDY_SAME_SOURCE = study.value("study/personal_cnn/accuracy")
 STUDY_SECOND = study.value("study/personal_cnn_second/accuracy")
@@ -115,10 +98,11 @@ DROP_POINTS = 5.0  # a fall of at least this many points counts as "accuracy doe
 
 def versus_study(table: pd.DataFrame, same: str, other: str) -> pd.DataFrame:
     """The study's numbers beside ours: one row for the study's Personal CNN (on CIFAKE and on
-    its second dataset, :mod:`dflearn.study`) and one per model of ``table`` (from :func:`evaluate_models`),
-    with the accuracy on the datasets named ``same`` and ``other``, the drop in percentage
-    points and whether the study's finding holds for that model (a drop of at least
-    :data:`DROP_POINTS` points)."""
+    its second dataset, :mod:`dflearn.study`) and one per model of ``table`` (from
+    :func:`dflearn.metrics.evaluate_models`), with the accuracy on the datasets named ``same``
+    and ``other``, the drop in percentage points and whether the study's finding holds for that
+    model (a drop of at least :data:`DROP_POINTS` points). Used in 08 §2 (the study's 97% -> 81%).
+    """
     accuracy = table["accuracy"].unstack("dataset")
     missing = [name for name in (same, other) if name not in accuracy.columns]
     if missing:
@@ -144,7 +128,7 @@ def _as_uint8(values: np.ndarray) -> np.ndarray:
 
 def blur(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     """Gaussian blur of standard deviation ``sigma`` pixels (0 = unchanged), edges reflected;
-    the same kernel as :class:`BlurJpeg` (3 sigma wide)."""
+    the same kernel as :class:`dflearn.layers.BlurJpeg` (3 sigma wide). Used in 08 §3."""
     if sigma < 0:
         raise ValueError(f"blur sigma must be at least 0 pixels, got {sigma!r}.")
     images = check_images(images)
@@ -156,7 +140,7 @@ def blur(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
 
 def rescale(images: np.ndarray, scale: float, seed: int = 0) -> np.ndarray:
     """Shrink each image by ``scale`` (0 < scale <= 1), then enlarge it back, both bicubic:
-    the detail a smaller copy of the picture loses."""
+    the detail a smaller copy of the picture loses. Used in 08 §3."""
     if not 0 < scale <= 1:
         raise ValueError(f"resize scale must be in (0, 1], got {scale!r}.")
     images = check_images(images)
@@ -168,7 +152,8 @@ def rescale(images: np.ndarray, scale: float, seed: int = 0) -> np.ndarray:
 
 
 def noise(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
-    """Add Gaussian noise of standard deviation ``sigma`` grey levels (0-255 scale), seeded."""
+    """Add Gaussian noise of standard deviation ``sigma`` grey levels (0-255 scale), seeded.
+    Used in 08 §3."""
     if sigma < 0:
         raise ValueError(f"noise sigma must be at least 0 grey levels, got {sigma!r}.")
     images = check_images(images)
@@ -178,7 +163,8 @@ def noise(images: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Perturbation:
-    """An image degradation, the strengths to try (mildest first) and the x-axis label."""
+    """An image degradation, the strengths to try (mildest first) and the x-axis label.
+    Used in 08 §3 (:data:`PERTURBATIONS`)."""
 
     name: str
     apply: Callable[[np.ndarray, float, int], np.ndarray]
@@ -196,7 +182,8 @@ PERTURBATIONS: Mapping[str, Perturbation] = {
 
 
 def perturb(images: np.ndarray, name: str, level: float, seed: int = 0) -> np.ndarray:
-    """Apply perturbation ``name`` (a key of :data:`PERTURBATIONS`) at strength ``level``."""
+    """Apply perturbation ``name`` (a key of :data:`PERTURBATIONS`) at strength ``level``.
+    Used in 08 §3 (one image under each perturbation)."""
     if name not in PERTURBATIONS:
         raise ValueError(f"Unknown perturbation {name!r}: use one of {', '.join(PERTURBATIONS)}.")
     return PERTURBATIONS[name].apply(images, level, seed)
@@ -208,35 +195,36 @@ def robustness_curves(models: Mapping[str, keras.Model], ds: Dataset,
                       seed: int = 0) -> pd.DataFrame:
     """Accuracy and ROC-AUC of every model on ``ds`` under every perturbation and strength.
 
-    Each perturbed copy is made once (at the data's own size) and then resized for each model.
-    ``levels`` overrides the strengths of some perturbations. Returns one row per
-    (perturbation, level, model), with the model's accuracy on the clean images alongside.
+    Each perturbed copy is made once (at the data's own size) and then resized for each model
+    (:func:`dflearn.metrics.evaluate_models`). ``levels`` overrides the strengths of some
+    perturbations. Returns one row per (perturbation, level, model), with the model's accuracy
+    on the clean images alongside. Used in 08 §3-4.
     """
     if not models:
         raise ValueError("robustness_curves needs at least one model.")
     unknown = [p for p in perturbations if p not in PERTURBATIONS]
     if unknown:
         raise ValueError(f"Unknown perturbation(s) {unknown}: use {', '.join(PERTURBATIONS)}.")
-    variants = [(pert, float(level), perturb(ds.images, pert, level, seed))
-                for pert in perturbations
+    variants = [(pert, float(level)) for pert in perturbations
                 for level in (levels or {}).get(pert, PERTURBATIONS[pert].levels)]
-    scores = {name: _scores(model, [ds.images] + [images for _, _, images in variants])
-              for name, model in models.items()}
-    clean = {name: probability_metrics(ds.labels, p_real[0])["accuracy"] for name, p_real in scores.items()}
+    sets = {"clean": ds, **{f"{pert} {level:g}": Dataset(perturb(ds.images, pert, level, seed),
+                                                         ds.labels, ds.paths)
+                            for pert, level in variants}}
+    table = evaluate_models(models, sets, columns=("accuracy", "roc_auc"))
     rows = []
-    for i, (pert, level, _) in enumerate(variants, start=1):
+    for pert, level in variants:
         for name in models:
-            row = probability_metrics(ds.labels, scores[name][i])
+            row = table.loc[(name, f"{pert} {level:g}")]
             rows.append({"perturbation": pert, "level": level, "model": name,
                          "accuracy": row["accuracy"], "roc_auc": row["roc_auc"],
-                         "clean_accuracy": clean[name]})
+                         "clean_accuracy": table.loc[(name, "clean"), "accuracy"]})
     return pd.DataFrame(rows)
 
 
 def plot_robustness(curves: pd.DataFrame, metric: str = "accuracy",
                     title: str = "Robustness to image degradations") -> plt.Figure:
     """One panel per perturbation, one line per model (``metric`` vs strength), with each
-    model's clean accuracy dotted and chance (0.5) dashed."""
+    model's clean accuracy dotted and chance (0.5) dashed. Used in 08 §3."""
     names = list(dict.fromkeys(curves["perturbation"]))
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False,
                              sharey=True)
@@ -259,15 +247,12 @@ def plot_robustness(curves: pd.DataFrame, metric: str = "accuracy",
     return fig
 
 
-# --------------------------------------------------------------------------- Blur+JPEG augmentation
-
-
 # --------------------------------------------------------------------------- leakage
 
 
 def leakage_table(model: keras.Model, train: Dataset, test: Dataset) -> pd.DataFrame:
     """Accuracy on the whole test set and on the test set without images that repeat (within
-    the test set, or from the training set), with the number of images in each."""
+    the test set, or from the training set), with the number of images in each. Used in 08 §5."""
     cleaned = drop_duplicates(test, against=train)
     sets = {"all test images": test, "without duplicates of training images": cleaned}
     table = evaluate_models({"model": model}, sets, columns=("accuracy",)).droplevel("model")
@@ -277,7 +262,7 @@ def leakage_table(model: keras.Model, train: Dataset, test: Dataset) -> pd.DataF
 
 def inject_leak(test: Dataset, train: Dataset, n: int, seed: int = 0) -> Dataset:
     """A leaky copy of ``test``: ``n`` of its images replaced by randomly chosen training images
-    (with their labels), as happens when duplicates straddle a train/test split."""
+    (with their labels), as happens when duplicates straddle a train/test split. Used in 08 §5."""
     most = min(len(test.labels), len(train.labels))
     if not 0 <= n <= most:
         raise ValueError(f"n must be between 0 and {most}, got {n}.")

@@ -1,15 +1,21 @@
 """Saliency maps for the course's Keras classifiers, and the measurements notebook 07 makes.
 
-Four methods, each returning one non-negative map per image, shape ``(N, H, W)`` at the
-model's input resolution:
+Lesson module of 07; imports only the core (:mod:`dflearn.data`, :mod:`dflearn.images`,
+:mod:`dflearn.metrics`).
 
-* :func:`vanilla_gradients` (Simonyan et al. 2014): the largest ``|d score / d pixel|`` over
+One way to get a map: an :class:`Explainer` of a trained model (:func:`explainer` reuses one
+per model) has one method per saliency method, and :meth:`Explainer.saliency` calls any of
+them by name (one of :data:`METHODS`). Each returns one non-negative map per image, shape
+``(N, H, W)`` at the model's input resolution:
+
+* :meth:`Explainer.gradients` (Simonyan et al. 2014): the largest ``|d score / d pixel|`` over
   the three colour channels;
-* :func:`smoothgrad` (Smilkov et al. 2017): vanilla gradients averaged over noisy copies;
-* :func:`grad_cam` (Selvaraju et al. 2017): the last convolution's feature maps weighted by
-  their average gradient, found by itself, also inside a nested backbone sub-model;
-* :func:`integrated_gradients` (Sundararajan et al. 2017): gradients averaged along the
-  straight path from a black image, times the pixel difference.
+* :meth:`Explainer.smoothgrad` (Smilkov et al. 2017): vanilla gradients averaged over noisy
+  copies;
+* :meth:`Explainer.grad_cam` (Selvaraju et al. 2017): the last convolution's feature maps
+  weighted by their average gradient, found by itself, also inside a nested backbone sub-model;
+* :meth:`Explainer.integrated_gradients` (Sundararajan et al. 2017): gradients averaged along
+  the straight path from a black image, times the pixel difference.
 
 The *score* is the log-odds of the explained class, ``log P(class) - log P(other class)``,
 read before the output activation when the model ends in a softmax or sigmoid ``Dense``
@@ -60,7 +66,7 @@ Target = int | np.ndarray | Sequence[int] | None
 
 
 class SaliencyError(ValueError):
-    """A model or input that a saliency method cannot work with."""
+    """A model or input that a saliency method cannot work with (raised throughout 07)."""
 
 
 # --------------------------------------------------------------------------- model plumbing
@@ -72,7 +78,8 @@ def _is_model(layer: keras.Layer) -> bool:
 
 def find_last_conv(model: keras.Model) -> tuple[str, ...]:
     """The path of layer names to ``model``'s last 2-D convolution, looking inside nested
-    sub-models: ``("b3_conv2",)``, or ``("mobilenetv2_0.35_32", "Conv_1")`` for a backbone."""
+    sub-models: ``("b3_conv2",)``, or ``("mobilenetv2_0.35_32", "Conv_1")`` for a backbone.
+    Used by :class:`Explainer` (07 §1, the Grad-CAM layer column)."""
     for layer in reversed(model.layers):
         if _is_model(layer):
             try:
@@ -172,10 +179,11 @@ def _as_targets(target: Target, n: int) -> np.ndarray:
 
 
 class Explainer:
-    """A trained model prepared for saliency maps.
+    """A trained model prepared for saliency maps: the one way to compute them.
 
     Builds once a probe graph (sharing the model's weights) that returns the feature maps of
-    the Grad-CAM layer and the class log-odds, and computes every method from it.
+    the Grad-CAM layer and the class log-odds, and computes every method from it: one method
+    per saliency method, or :meth:`saliency` to pick one by name. Used in 07 §1-§6.
 
     Args:
         model: a Functional or Sequential Keras classifier of 0-255 RGB images with a 1-unit
@@ -225,13 +233,15 @@ class Explainer:
 
     @property
     def layer_name(self) -> str:
-        """The Grad-CAM layer as ``"outer/inner"`` text (``"none"`` without convolutions)."""
+        """The Grad-CAM layer as ``"outer/inner"`` text (``"none"`` without convolutions).
+        Used in 07 §1."""
         return "/".join(self.layer_path) if self.layer_path else "none"
 
     # ------------------------------------------------------------------ inputs and scores
 
     def prepare(self, images: np.ndarray) -> tf.Tensor:
-        """Images as float32 at the model's input size (:func:`dflearn.images.fit_to_model`)."""
+        """Images as float32 at the model's input size (:func:`dflearn.images.fit_to_model`).
+        Used in 07 §6 (the explorer draws the resized image)."""
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
@@ -282,27 +292,29 @@ class Explainer:
                                for i in range(0, len(sign), batch_size)])
 
     def scores(self, images: np.ndarray, target: Target = None) -> np.ndarray:
-        """The explained class's log-odds per image."""
+        """The explained class's log-odds per image. Used in 07 §2 (completeness check)."""
         x = self.prepare(images)
         sign = tf.constant(2.0 * self.targets(x, target) - 1.0, dtype=tf.float32)
         return self._forward(x, sign)[1].numpy()
 
     def predict_real(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """P(REAL) per image (whatever the head), after resizing to the model's input."""
+        """P(REAL) per image (whatever the head), after resizing to the model's input.
+        Used in 07 §1 (the models' table)."""
         x = self.prepare(images)
         out = np.concatenate([self.probe(x[i:i + batch_size], training=False)[2].numpy()
                               for i in range(0, len(x), batch_size)])
         return out[:, 0] if out.shape[-1] == 1 else out[:, 1]
 
     def targets(self, images: np.ndarray | tf.Tensor, target: Target = None) -> np.ndarray:
-        """``target`` per image; ``None`` means the class the model predicts."""
+        """``target`` per image; ``None`` means the class the model predicts. Used in 07 §2."""
         if target is None:
             return (self.predict_real(images) >= 0.5).astype("int32")
         return _as_targets(target, len(images))
 
     def input_gradients(self, images: np.ndarray, target: Target = None,
                         batch_size: int = 64) -> np.ndarray:
-        """``d log-odds / d pixel`` per pixel and channel, shape (N, H, W, 3)."""
+        """``d log-odds / d pixel`` per pixel and channel, shape (N, H, W, 3): the raw
+        gradients behind :meth:`gradients` (07 §2)."""
         x = self.prepare(images)
         return self._run(self._gradient_fn, x, self.targets(x, target), batch_size)
 
@@ -310,13 +322,14 @@ class Explainer:
 
     def gradients(self, images: np.ndarray, target: Target = None,
                   batch_size: int = 64) -> np.ndarray:
-        """Vanilla gradients: max over colour channels of ``|d score / d pixel|``."""
+        """Vanilla gradients: max over colour channels of ``|d score / d pixel|``. Used in 07 §2
+        and §4 (Exercise 1's check)."""
         return np.abs(self.input_gradients(images, target, batch_size)).max(-1)
 
     def smoothgrad(self, images: np.ndarray, target: Target = None, samples: int = 16,
                    noise: float = 0.15, seed: int = 0, batch_size: int = 64) -> np.ndarray:
         """SmoothGrad: vanilla gradient maps averaged over ``samples`` copies of each image
-        with Gaussian noise of standard deviation ``noise`` x 255 added."""
+        with Gaussian noise of standard deviation ``noise`` x 255 added. Used in 07 §2."""
         if samples < 1 or noise < 0:
             raise SaliencyError(f"SmoothGrad needs samples >= 1 and noise >= 0, got {samples}, "
                                 f"{noise}.")
@@ -339,7 +352,8 @@ class Explainer:
 
         Gradients are averaged (trapezoidal rule, ``steps`` intervals) along the straight line
         from ``baseline`` (default: a black image) to the image, then multiplied by
-        ``image - baseline``. They add up to ``score(image) - score(baseline)``.
+        ``image - baseline``. They add up to ``score(image) - score(baseline)``. Used in 07 §2
+        (the completeness check).
         """
         if steps < 1:
             raise SaliencyError(f"Integrated gradients needs steps >= 1, got {steps}.")
@@ -366,13 +380,15 @@ class Explainer:
     def integrated_gradients(self, images: np.ndarray, target: Target = None, steps: int = 32,
                              baseline: float | np.ndarray = 0.0,
                              batch_size: int = 64) -> np.ndarray:
-        """Integrated gradients as a map: ``|sum over channels of the attributions|``."""
+        """Integrated gradients as a map: ``|sum over channels of the attributions|``. Used in
+        07 §2."""
         return np.abs(self.attributions(images, target, steps, baseline, batch_size).sum(-1))
 
     def grad_cam(self, images: np.ndarray, target: Target = None,
                  batch_size: int = 64) -> np.ndarray:
         """Grad-CAM: ReLU of the layer's feature maps weighted by their mean gradient,
-        resized (bilinear) to the input size. A 1x1 feature map gives a flat map."""
+        resized (bilinear) to the input size. A 1x1 feature map gives a flat map. Used in 07 §2
+        (Grad-CAM)."""
         if self.layer_path is None:
             raise SaliencyError(f"Model {self.model.name!r} has no convolution for Grad-CAM.")
         x = self.prepare(images)
@@ -380,7 +396,7 @@ class Explainer:
 
     def saliency(self, method: str, images: np.ndarray, target: Target = None,
                  **options) -> np.ndarray:
-        """Any method by name (one of :data:`METHODS`), with its options."""
+        """Any method by name (one of :data:`METHODS`), with its options. Used in 07 §3-§6."""
         if method not in METHODS:
             raise SaliencyError(f"Unknown saliency method {method!r}: use one of {METHODS}.")
         return getattr(self, method)(images, target, **options)
@@ -393,7 +409,8 @@ CACHE_SIZE = 16
 
 def explainer(model: keras.Model | Explainer, layer: str | Sequence[str] | None = None,
               eager: bool = False) -> Explainer:
-    """An :class:`Explainer` for ``model``, reused for the last :data:`CACHE_SIZE` models."""
+    """An :class:`Explainer` for ``model``, reused for the last :data:`CACHE_SIZE` models.
+    Used in 07 §1."""
     if isinstance(model, Explainer):
         return model
     key = (id(model), layer if layer is None or isinstance(layer, str) else "/".join(layer), eager)
@@ -406,42 +423,19 @@ def explainer(model: keras.Model | Explainer, layer: str | Sequence[str] | None 
     return cached
 
 
-def vanilla_gradients(model: keras.Model | Explainer, images: np.ndarray, target: Target = None,
-                      **options) -> np.ndarray:
-    """Vanilla gradient maps (N, H, W); see :meth:`Explainer.gradients`."""
-    return explainer(model).gradients(images, target, **options)
-
-
-def smoothgrad(model: keras.Model | Explainer, images: np.ndarray, target: Target = None,
-               **options) -> np.ndarray:
-    """SmoothGrad maps (N, H, W); see :meth:`Explainer.smoothgrad`."""
-    return explainer(model).smoothgrad(images, target, **options)
-
-
-def grad_cam(model: keras.Model | Explainer, images: np.ndarray, target: Target = None,
-             layer: str | Sequence[str] | None = None, **options) -> np.ndarray:
-    """Grad-CAM maps (N, H, W) at ``layer`` (default: the last convolution, even nested)."""
-    return explainer(model, layer).grad_cam(images, target, **options)
-
-
-def integrated_gradients(model: keras.Model | Explainer, images: np.ndarray, target: Target = None,
-                         **options) -> np.ndarray:
-    """Integrated-gradients maps (N, H, W); see :meth:`Explainer.integrated_gradients`."""
-    return explainer(model).integrated_gradients(images, target, **options)
-
-
 # --------------------------------------------------------------------------- map arithmetic
 
 
 def normalise(maps: np.ndarray, percentile: float = 99.0) -> np.ndarray:
-    """Scale each map to [0, 1] by its ``percentile`` (clipping above); flat maps become 0."""
+    """Scale each map to [0, 1] by its ``percentile`` (clipping above); flat maps become 0.
+    Used by :func:`overlay` (07 §3)."""
     maps = np.asarray(maps, dtype="float32")
     top = np.percentile(maps.reshape(len(maps), -1), percentile, axis=1).reshape(-1, 1, 1)
     return np.clip(np.divide(maps, top, out=np.zeros_like(maps), where=top > 0), 0.0, 1.0)
 
 
 def central_box(height: int, width: int, size: float = 0.5) -> tuple[slice, slice]:
-    """Row and column slices of the centred box covering ``size`` of each side."""
+    """Row and column slices of the centred box covering ``size`` of each side (07 §4)."""
     if not 0 < size <= 1:
         raise SaliencyError(f"size is the central box's fraction of each side, in (0, 1]; "
                             f"got {size}.")
@@ -451,13 +445,15 @@ def central_box(height: int, width: int, size: float = 0.5) -> tuple[slice, slic
 
 
 def central_area(height: int, width: int, size: float = 0.5) -> float:
-    """The central box's share of the image area: what a uniform map puts in the centre."""
+    """The central box's share of the image area: what a uniform map puts in the centre.
+    Used in 07 §4 (the uniform baseline)."""
     rows, cols = central_box(height, width, size)
     return (rows.stop - rows.start) * (cols.stop - cols.start) / (height * width)
 
 
 def central_fraction(maps: np.ndarray, size: float = 0.5) -> np.ndarray:
-    """Per map, the share of saliency mass inside the central box (NaN for an all-zero map)."""
+    """Per map, the share of saliency mass inside the central box (NaN for an all-zero map).
+    Used in 07 §4 (Exercise 1's reference)."""
     maps = np.asarray(maps, dtype="float64")
     if maps.ndim != 3:
         raise SaliencyError(f"Expected maps of shape (N, H, W), got {maps.shape}.")
@@ -470,7 +466,8 @@ def central_fraction(maps: np.ndarray, size: float = 0.5) -> np.ndarray:
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman rank correlation between paired maps, one value per image (NaN if flat)."""
+    """Spearman rank correlation between paired maps, one value per image (NaN if flat).
+    Used in 07 §5 (Exercise 2's reference)."""
     a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
     if a.shape != b.shape:
         raise SaliencyError(f"Maps to compare differ in shape: {a.shape} vs {b.shape}.")
@@ -496,7 +493,7 @@ def _mean_sem(values: np.ndarray) -> tuple[float, float, int]:
 
 def categories(labels: np.ndarray, p_real: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Each image's category: ``"true REAL"``, ``"true FAKE"``, ``"false REAL"`` (a FAKE
-    called REAL) or ``"false FAKE"`` (a REAL called FAKE)."""
+    called REAL) or ``"false FAKE"`` (a REAL called FAKE). Used in 07 §1 and §3."""
     labels = np.asarray(labels).astype(int)
     predicted = (np.asarray(p_real) >= threshold).astype(int)
     if labels.shape != predicted.shape:
@@ -509,7 +506,8 @@ def categories(labels: np.ndarray, p_real: np.ndarray, threshold: float = 0.5) -
 def pick_examples(labels: np.ndarray, p_real: np.ndarray, per_category: int = 1,
                   min_confidence: float = 0.5) -> dict[str, np.ndarray]:
     """The most confident images of each category (most confident first), at least
-    ``min_confidence``; a category without such images gets an empty array."""
+    ``min_confidence``; a category without such images gets an empty array. Used by
+    :func:`plot_examples` (07 §3)."""
     found = categories(labels, p_real)
     conf = confidence(p_real)
     picked = {}
@@ -521,7 +519,7 @@ def pick_examples(labels: np.ndarray, p_real: np.ndarray, per_category: int = 1,
 
 def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray, alpha: float = 0.55,
             cmap: str = "jet") -> None:
-    """Draw ``image`` with its normalised saliency map on top."""
+    """Draw ``image`` with its normalised saliency map on top. Used in 07 §3, §5 and §6."""
     ax.imshow(np.clip(np.asarray(image), 0, 255).astype("uint8"), interpolation="nearest")
     ax.imshow(normalise(saliency[None])[0], cmap=cmap, alpha=alpha, vmin=0, vmax=1,
               interpolation="nearest")
@@ -541,7 +539,7 @@ def plot_examples(model: keras.Model | Explainer, images: np.ndarray, labels: np
     most confident first), the image with its confidence, then one overlay per method.
 
     Each image is explained for the class the model predicted. A category without examples
-    gets a row saying so. ``options`` maps a method to its keyword arguments.
+    gets a row saying so. ``options`` maps a method to its keyword arguments. Used in 07 §3.
     """
     ex = explainer(model)
     x = ex.prepare(images).numpy()
@@ -590,7 +588,7 @@ def plot_comparison(models: Mapping[str, keras.Model | Explainer], image: np.nda
                     options: Mapping[str, Mapping] | None = None, title: str = "") -> plt.Figure:
     """One image explained by several models (a row each, e.g. trained vs randomised weights),
     one column per method, each map scaled 0-1 on its own. ``target`` defaults to the first
-    model's predicted class, so every row explains the same class."""
+    model's predicted class, so every row explains the same class. Used in 07 §5."""
     explainers = {name: explainer(m) for name, m in models.items()}
     if not explainers:
         raise SaliencyError("plot_comparison needs at least one model.")
@@ -625,6 +623,7 @@ def central_mass_table(cases: Mapping[str, tuple[keras.Model | Explainer, np.nda
     ``cases`` maps a model name to ``(model, images)``; each model is explained on its own
     images, for its predicted class. Columns: ``mean``, ``sem`` (standard error), ``n`` (maps
     with some mass), ``uniform`` (the box's area share) and ``ratio`` (mean / uniform).
+    Used in 07 §4.
     """
     rows = []
     for name, (model, images) in cases.items():
@@ -642,7 +641,8 @@ def central_mass_table(cases: Mapping[str, tuple[keras.Model | Explainer, np.nda
 
 def plot_central_mass(table: pd.DataFrame, title: str = "Saliency mass in the image centre"
                       ) -> plt.Figure:
-    """Grouped bars of :func:`central_mass_table` (95% intervals) with the uniform baseline."""
+    """Grouped bars of :func:`central_mass_table` (95% intervals) with the uniform baseline.
+    Used in 07 §4."""
     models = list(dict.fromkeys(table.index.get_level_values("model")))
     methods = list(dict.fromkeys(table.index.get_level_values("method")))
     shares = table["mean"].unstack("method").reindex(index=models, columns=methods)
@@ -672,7 +672,7 @@ def randomised_copy(model: keras.Model, top: int | None = None) -> keras.Model:
 
     ``top=None`` randomises every layer; ``top=k`` only the last ``k`` weight-bearing top-level
     layers (a nested backbone counts as one), keeping the trained weights below: one step of
-    Adebayo et al.'s cascading randomisation.
+    Adebayo et al.'s cascading randomisation. Used by :func:`randomised` (07 §4 and §5).
     """
     fresh = keras.models.clone_model(model)
     weighted = [layer for layer in model.layers if layer.weights]
@@ -686,7 +686,8 @@ def randomised_copy(model: keras.Model, top: int | None = None) -> keras.Model:
 
 
 def weighted_layer_names(model: keras.Model) -> list[str]:
-    """Top-level layers with weights, input to output (the steps of cascading randomisation)."""
+    """Top-level layers with weights, input to output: the ``top`` steps of
+    :func:`randomised_copy`'s cascading randomisation (07 §5)."""
     return [layer.name for layer in model.layers if layer.weights]
 
 
@@ -698,7 +699,7 @@ def randomised(model: keras.Model | Explainer, tops: Sequence[int | None] = (Non
                ) -> dict[str, Explainer]:
     """Explainers of randomised copies of ``model`` (see :func:`randomised_copy`), one per
     entry of ``tops``, labelled ``"all layers"`` or ``"top k layer(s)"``, using the same
-    Grad-CAM layer as the trained model."""
+    Grad-CAM layer as the trained model. Used in 07 §4 (untrained baseline) and §5."""
     trained = explainer(model)
     return {_randomised_label(top): Explainer(randomised_copy(trained.model, top),
                                               trained.layer_path, trained.eager) for top in tops}
@@ -716,7 +717,7 @@ def sanity_check(model: keras.Model | Explainer, images: np.ndarray,
 
     Returns the mean Spearman rank correlation per method and randomisation (with its
     standard error): a method that explains the *model* should score near 0 once all weights
-    are random; a score near 1 means the map mostly reflects the image.
+    are random; a score near 1 means the map mostly reflects the image. Used in 07 §5.
     """
     trained = explainer(model)
     x = trained.prepare(images).numpy()
@@ -738,7 +739,7 @@ def centre_findings(table: pd.DataFrame, model: str, untrained: str | None = Non
     """Does ``model`` focus on the centre? Per method, from :func:`central_mass_table`: its mean
     central share, the uniform map's (the area share) and, when given, the ``untrained``
     network's (same architecture, random weights), whether the model is above each by more than
-    ``z`` standard errors, and a verdict."""
+    ``z`` standard errors, and a verdict. Used in 07 §4."""
     for name in (model, untrained):
         if name is not None and name not in table.index.get_level_values("model"):
             raise SaliencyError(f"{name!r} is not in the central-mass table.")
@@ -764,7 +765,8 @@ def centre_findings(table: pd.DataFrame, model: str, untrained: str | None = Non
 def sanity_verdict(spearman: float, passes: float = 0.3, fails: float = 0.7) -> str:
     """Read a :func:`sanity_check` rank correlation between the trained and the fully randomised
     model's maps: below ``passes`` the maps depend on the weights, above ``fails`` they barely
-    do, in between they keep some structure that the learned weights do not explain."""
+    do, in between they keep some structure that the learned weights do not explain. Used in
+    07 §5."""
     if not np.isfinite(spearman):
         return "undecided: the maps are flat"
     if spearman < passes:

@@ -1,6 +1,8 @@
 """An ipywidgets explorer of saliency maps: pick a model, a method, a category (true/false
 REAL/FAKE) and an image; see the image, the overlay and the raw map with its scale.
 
+Lesson module of 07; imports only the core and :mod:`dflearn.saliency`, 07's other module.
+
 The choices (:meth:`SaliencyExplorer.selection`) and the drawing (:meth:`SaliencyExplorer.render`)
 work without a notebook; :attr:`SaliencyExplorer.widget` builds the controls on first use.
 """
@@ -23,17 +25,18 @@ ALL = "all"  # the category choice that shows every image
 
 
 class SaliencyExplorer:
-    """Browse saliency maps of several models, each on its own images.
+    """Browse saliency maps of several models, each on its own images. Used in 07 §6.
 
     Args:
-        models: ``{name: trained Keras model}``.
+        models: ``{name: trained Keras model}`` (or its :class:`~dflearn.saliency.Explainer`).
         data: one :class:`~dflearn.data.Dataset` for every model, or ``{name: Dataset}``.
         methods: the saliency methods offered (see :data:`dflearn.saliency.METHODS`).
         options: keyword arguments per method, e.g. ``{"smoothgrad": {"samples": 8}}``.
     """
 
-    def __init__(self, models: Mapping[str, keras.Model], data: Dataset | Mapping[str, Dataset],
-                 methods: Sequence[str] = METHODS, options: Mapping[str, Mapping] | None = None):
+    def __init__(self, models: Mapping[str, keras.Model | Explainer],
+                 data: Dataset | Mapping[str, Dataset], methods: Sequence[str] = METHODS,
+                 options: Mapping[str, Mapping] | None = None):
         if not models:
             raise ValueError("Give at least one model to explore.")
         unknown = [m for m in methods if m not in METHODS]

@@ -1,5 +1,8 @@
 """Choosing which dataset a notebook uses: explicit path, $DFLEARN_DATA, data/cifake, Kaggle, or
-the embedded practice set."""
+the embedded practice set.
+
+Core layer, used by every notebook (which dataset), 04 and 07 (the second dataset); imports no lesson module.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Seeded balanced subsets and stratified, shuffled train/validation/test splits."""
+"""Seeded balanced subsets and stratified, shuffled train/validation/test splits.
+
+Core layer, used by every notebook; imports no lesson module.
+"""
 
 from __future__ import annotations
 

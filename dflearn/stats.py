@@ -3,6 +3,8 @@ Kolmogorov-Smirnov test and effect sizes (Cohen's d, probability of superiority)
 
 With thousands of images almost any difference is "significant"; effect sizes say whether it is
 large enough to matter, so every table here reports both.
+
+Core layer, used by 01 and 02; imports no lesson module.
 """
 
 from __future__ import annotations

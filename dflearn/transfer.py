@@ -1,9 +1,10 @@
-"""Transfer learning as the seed study did it (notebook 04): two-phase training of the
-``keras.applications`` backbones of :mod:`dflearn.backbones`, the results beside the reported
-numbers, and the Personal CNN fine-tuned on a second dataset.
+"""Lesson module of 04; imports only the core. Transfer learning as the seed study did it:
+two-phase training of the ``keras.applications`` backbones of :mod:`dflearn.backbones`, the
+results beside the reported numbers (:mod:`dflearn.study`), and the Personal CNN's results on
+a second dataset.
 
-Lesson module of 04; imports only the core. Each backbone (VGG16, DenseNet121, ResNet50) is
-trained in two phases, following keras.io's transfer-learning guide:
+Each backbone (VGG16, DenseNet121, ResNet50) is trained in two phases, following keras.io's
+transfer-learning guide:
 
 1. **frozen**: the pretrained base is frozen and only a new head is trained;
 2. **fine-tuned**: the base is unfrozen from the study's unfreeze point and the whole model is
@@ -25,29 +26,31 @@ from dflearn.training import FitResult, describe_unfrozen, fit
 
 
 class TransferError(ValueError):
-    """A results table or a second dataset that cannot be built as asked."""
+    """A results table or findings that cannot be built from the runs given."""
 
 
 FACES_LABEL = "DenseNet121 (faces head)"
-# The reported number each of 04's models is compared with (keys of dflearn.study.REPORTED).
+# The reported number each of 04's models is compared with in 04 §5 (keys of
+# dflearn.study.REPORTED).
 STUDY_KEYS: Mapping[str, str] = {"VGG16": "study/vgg16_transfer/accuracy",
                                  "DenseNet121": "study/densenet121_transfer/accuracy",
                                  "ResNet50": "study/resnet50_transfer/accuracy",
                                  FACES_LABEL: "faces/densenet121/accuracy"}
-# The study's validation accuracies of the three backbones, keyed by our labels.
+# The study's validation accuracies of the three backbones, keyed by our labels (04 §2, §5).
 STUDY_ACCURACY: Mapping[str, float] = {b.label: study.value(STUDY_KEYS[b.label])
                                        for b in BACKBONES.values()}
+# The study's accuracy of its Personal CNN fine-tuned on its second dataset (04 §6).
 SECOND_KEY = "study/personal_cnn_second/accuracy"
 
 
-# The models notebook 04 trains: the study's three backbones, then the faces project's head.
+# The models 04 §3 builds, (backbone, head): the study's three, then the faces project's head.
 STUDY_MODELS: tuple[tuple[str, str], ...] = (
     ("vgg16", "study"), ("densenet121", "study"), ("resnet50", "study"), ("densenet121", "faces"))
 
 
 def backbone_table(input_size: int = 32) -> pd.DataFrame:
     """The backbones: keras.applications constructor, input sizes, preprocessing, the study's
-    unfreeze point and accuracy, and the ImageNet weights file."""
+    unfreeze point and accuracy, and the ImageNet weights file. Used in 04 §2."""
     rows = {b.label: {"keras.applications": b.constructor, "min_input": b.min_size,
                       "input_used": max(b.min_size, int(input_size)),
                       "preprocess_input": f"{b.module}.preprocess_input",
@@ -64,7 +67,8 @@ def backbone_table(input_size: int = 32) -> pd.DataFrame:
 
 @dataclass
 class TransferRun:
-    """Both phases of one model: fits, test metrics and the unfrozen layers."""
+    """Both phases of one model: fits, test metrics and the unfrozen layers. Made by
+    :func:`two_phase` (04 §4)."""
 
     label: str
     weights: str
@@ -108,7 +112,7 @@ def results_table(runs: Sequence[TransferRun],
                   reported: Mapping[str, str] = STUDY_KEYS) -> pd.DataFrame:
     """One row per model and phase: the weights used, the study's metrics on the test split, and
     the reported accuracy beside ours with who reported it (NaN and "" where nobody did);
-    ``reported`` maps model labels to keys of :data:`dflearn.study.REPORTED`."""
+    ``reported`` maps model labels to keys of :data:`dflearn.study.REPORTED`. Used in 04 §5."""
     if not runs:
         raise TransferError("results_table needs at least one TransferRun.")
     rows = {}
@@ -131,7 +135,8 @@ def _ranking(values: Mapping[str, float]) -> str:
 
 def findings_text(table: pd.DataFrame, reported: Mapping[str, float] = STUDY_ACCURACY) -> str:
     """A sentence on which of the study's findings hold in ``table`` (from :func:`results_table`):
-    the ranking of the backbones after fine-tuning, and whether fine-tuning helped."""
+    the ranking of the backbones after fine-tuning, whether fine-tuning helped, and how the
+    faces project's head did. ``reported`` maps labels to accuracies. Used in 04 §5."""
     accuracy = table["accuracy"].unstack("phase")
     common = [m for m in reported if m in accuracy.index]
     if not common:
@@ -139,7 +144,8 @@ def findings_text(table: pd.DataFrame, reported: Mapping[str, float] = STUDY_ACC
     ours = {m: float(accuracy.loc[m, "fine-tuned"]) for m in common}
     theirs = {m: float(reported[m]) for m in common}
     same = _ranking(ours) == _ranking(theirs)
-    helped = [m for m in accuracy.index if accuracy.loc[m, "fine-tuned"] > accuracy.loc[m, "frozen"]]
+    helped = [m for m in accuracy.index
+              if accuracy.loc[m, "fine-tuned"] > accuracy.loc[m, "frozen"]]
     weights = sorted(set(table["weights"]))
     text = (f"The study's ranking {_ranking(theirs)} {'holds' if same else 'does not hold'} here "
             f"(ours after fine-tuning: {_ranking(ours)}); fine-tuning raised test accuracy for "
@@ -163,7 +169,8 @@ def findings_text(table: pd.DataFrame, reported: Mapping[str, float] = STUDY_ACC
 def personal_table(before: Mapping[str, float], after: Mapping[str, float],
                    reported: float = study.value(SECOND_KEY)) -> pd.DataFrame:
     """Accuracy on the first and the second test set before and after fine-tuning, with the
-    study's reported accuracy on its second dataset in a last row."""
+    study's reported accuracy on its second dataset (:data:`SECOND_KEY`) in a last row. Used in
+    04 §6."""
     table = pd.DataFrame({"before fine-tuning": before, "after fine-tuning": after}).T
     table.loc["study (its second dataset)"] = {c: reported if c == "second test" else float("nan")
                                                for c in table.columns}

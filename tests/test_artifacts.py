@@ -36,7 +36,7 @@ def test_a_model_with_dflearn_layers_loads_where_its_module_was_never_imported(
     import keras
 
     from dflearn.artifacts import load_model, save_model
-    from dflearn.robustness import BlurJpeg
+    from dflearn.layers import BlurJpeg
 
     inputs = keras.Input((8, 8, 3))
     model = keras.Model(inputs, keras.layers.Dense(2)(BlurJpeg(seed=1)(inputs)))
@@ -57,3 +57,61 @@ def test_a_model_with_dflearn_layers_loads_where_its_module_was_never_imported(
                             timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("BlurJpeg")
+
+
+@pytest.fixture(scope="module")
+def tiny_splits():
+    """Eight 32x32 images per class and split: enough to train a stand-in for one step."""
+    import numpy as np
+
+    from dflearn.data import Dataset
+    from dflearn.splits import Splits
+
+    rng = np.random.default_rng(0)
+
+    def part(n: int) -> Dataset:
+        labels = np.repeat([0, 1], n)
+        return Dataset(rng.integers(0, 256, (2 * n, 32, 32, 3), dtype=np.uint8), labels,
+                       np.array([f"{i}.jpg" for i in range(2 * n)]))
+
+    return Splits(part(8), part(4), part(4))
+
+
+@pytest.mark.slow
+def test_every_registered_stand_in_trains_a_two_class_model(tiny_splits) -> None:
+    from dflearn import artifacts, models
+
+    options = artifacts.StandInOptions(width=0.0625, epochs=1, batch_size=8, run_eagerly=True,
+                                       small=True)
+    personal = artifacts.stand_in("03_personal_cnn", tiny_splits, options)()
+    built = {"03_personal_cnn": personal}
+    for name in artifacts.STAND_INS:
+        if name not in built:
+            built[name] = artifacts.stand_in(name, tiny_splits, options, base=personal)()
+    for name, model in built.items():
+        assert model.input_shape == (None, 32, 32, 3), name
+        assert models.head_of(model) in models.HEADS, name
+    assert built["05_grid_best"].name == "4conv_512-512-2"  # the study's best grid model
+    assert artifacts.STAND_INS["04_resnet50"].trained_by == "04_transfer_learning"
+
+
+def test_an_unregistered_stand_in_names_the_registered_ones(tiny_splits) -> None:
+    from dflearn import artifacts
+
+    with pytest.raises(KeyError, match="03_personal_cnn"):
+        artifacts.stand_in("03_mobilenet_cnn", tiny_splits, artifacts.StandInOptions())
+
+
+def test_load_or_train_says_which_happened(session: Session) -> None:
+    import keras
+
+    from dflearn.artifacts import load_or_train
+
+    def tiny() -> keras.Model:
+        inputs = keras.Input((4, 4, 3))
+        return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+
+    _, how = load_or_train(session, "03_personal_cnn", tiny)
+    assert how.startswith("trained 03_personal_cnn here") and "stand-in" in how
+    _, how = load_or_train(session, "03_personal_cnn", tiny)
+    assert how.startswith("loaded 03_personal_cnn (trained by 03_cnns, ")

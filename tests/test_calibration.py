@@ -9,6 +9,7 @@ import pytest
 from scipy import special
 
 from dflearn import calibration
+from dflearn.metrics import confidence
 from dflearn.models import real_probability
 
 
@@ -76,7 +77,7 @@ def test_log_loss_of_logits_is_stable_for_huge_logits() -> None:
 def test_probability_and_confidence() -> None:
     got = calibration.probability(np.array([0.0, 2.0]), 2.0)
     assert got == pytest.approx([0.5, special.expit(1.0)])
-    assert calibration.confidence(np.array([0.2, 0.5, 0.9])) == pytest.approx([0.8, 0.5, 0.9])
+    assert confidence(np.array([0.2, 0.5, 0.9])) == pytest.approx([0.8, 0.5, 0.9])  # core metrics
     with pytest.raises(ValueError, match="temperature"):
         calibration.probability(np.zeros(2), 0.0)
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dflearn.course.config import NOTEBOOKS, PROFILES, ProfileError, get_profile, notebook_id
+from dataclasses import fields
+
+from dflearn.course.config import (NOTEBOOKS, PROFILES, NotebookSettings, Profile, ProfileError,
+                                   get_profile, notebook_id, settings_class, valid_settings)
 
 
 def test_four_named_profiles() -> None:
@@ -47,11 +50,45 @@ def test_ci_is_small_and_offline() -> None:
         assert s.epochs <= 5
 
 
-def test_overrides_merge_extra_with_defaults() -> None:
+def test_overrides_merge_own_knobs_with_defaults() -> None:
     s = get_profile("ci").for_notebook("02")
-    assert s.get("search_iter") == 4
+    assert s.search_iter == 4
+    assert s.pca_components == 64  # the class default: ci does not set it
     assert s.n_train_per_class == 400
     assert s.batch_size == get_profile("ci").defaults.batch_size
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_every_notebook_gets_its_typed_settings(profile: str) -> None:
+    for nb in NOTEBOOKS:
+        settings = PROFILES[profile].for_notebook(nb)
+        assert isinstance(settings, settings_class(nb))
+        assert isinstance(settings, NotebookSettings)
+
+
+def test_derived_defaults_follow_the_common_knobs() -> None:
+    ci = get_profile("ci")
+    assert ci.for_notebook("04").finetune_epochs == 1  # set by ci
+    assert get_profile("paper").for_notebook("04").finetune_epochs == 10  # None -> epochs
+    assert ci.for_notebook("09").wgan_steps == 40
+    common = {f.name: getattr(ci.defaults, f.name) for f in fields(NotebookSettings)}
+    assert settings_class("09")(**common, gan_steps=123).wgan_steps == 123  # None -> gan_steps
+
+
+def test_unknown_knob_is_an_error_listing_the_valid_ones() -> None:
+    ci = get_profile("ci")
+    bad = dict(ci.overrides)
+    bad["06"] = {**bad["06"], "combiner_epoch": 5}  # a typo of combiner_epochs
+    with pytest.raises(ProfileError, match=r"notebook 06: unknown setting\(s\) combiner_epoch\. "
+                                           r"Valid settings: .*combiner_epochs"):
+        Profile("typo", "a profile with a typo", "embedded", "official", ci.defaults, bad)
+
+
+def test_a_notebook_without_own_knobs_rejects_any() -> None:
+    ci = get_profile("ci")
+    with pytest.raises(ProfileError, match="notebook 01: unknown setting"):
+        Profile("typo", "", "embedded", "official", ci.defaults, {"01": {"search_iter": 3}})
+    assert valid_settings("01") == sorted(f.name for f in fields(NotebookSettings))
 
 
 @pytest.mark.parametrize("given,expected", [("3", "03"), ("03", "03"), ("03_cnns", "03"),

@@ -9,6 +9,7 @@ import pytest
 
 from dflearn import eda_plots as P
 from dflearn import features as F
+from dflearn import plots
 from dflearn.data import Dataset
 
 
@@ -50,7 +51,7 @@ def test_histogram_figures_are_labelled(dataset: Dataset) -> None:
     table = F.summary_features(dataset.images)
     study = P.study_histograms(table, dataset.labels, ["mean_red", "mean_green", "mean_blue"])
     assert len(study.axes) == 6 and study.axes[0].get_title() == "FAKE: mean_red"
-    overlay = P.overlay_histograms(table, dataset.labels, ["brightness"])
+    overlay = plots.overlay_histograms(table, dataset.labels, ["brightness"])
     counts = [patch.get_height() for patch in overlay.axes[0].patches]
     assert len(counts) == 64 and overlay.axes[0].get_legend() is not None
     for fig in (study, overlay, P.plot_colour_histograms(F.colour_histograms(dataset.images), dataset.labels)):

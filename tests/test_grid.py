@@ -1,4 +1,5 @@
-"""Tests for dflearn.grid: the stage arithmetic, the grid builder and the resumable loop."""
+"""Tests for dflearn.grid: the stage arithmetic, the grid builder and the resumable loop, and
+the grid models of dflearn.models (age_classifier, pooling_plan) they rest on."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ import pytest
 
 matplotlib.use("Agg")
 
-from dflearn import grid  # noqa: E402
+from dflearn import grid, models, study  # noqa: E402
 from dflearn.data import Dataset  # noqa: E402
 from dflearn.splits import Splits  # noqa: E402
 
 
-def fake_entry(spec: grid.GridSpec, val_accuracy: float) -> dict:
-    """A result as train_one_model writes it, with made-up numbers."""
+def fake_entry(spec: models.GridSpec, val_accuracy: float) -> dict:
+    """A result as train_spec writes it, with made-up numbers."""
     y_true = [0, 0, 1, 1]
     return {"name": spec.name, "conv_layers": spec.n_convs, "head": list(spec.head),
             "parameters": 10 * spec.n_convs, "seconds": 0.1,
@@ -58,15 +59,17 @@ def test_repeated_entries_are_refused():
 @pytest.mark.parametrize("n_convs, plan", [(1, [8]), (2, [4, 2]), (3, [2, 2, 2]),
                                            (4, [2, 2, 2, 1]), (5, [2, 2, 2, 1, 1])])
 def test_pooling_plan_always_shrinks_32_to_4(n_convs, plan):
-    assert grid.pooling_plan(n_convs, 32, 4) == plan
+    assert models.pooling_plan(n_convs, 32, 4) == plan
     assert np.prod(plan) == 8
 
 
 def test_pooling_plan_refuses_sizes_that_cannot_meet():
-    with pytest.raises(grid.GridError, match="power of 2"):
-        grid.pooling_plan(2, 32, 5)
-    with pytest.raises(grid.GridError, match="power of 2"):
-        grid.pooling_plan(2, 4, 8)
+    with pytest.raises(models.ModelConfigError, match="power of 2"):
+        models.pooling_plan(2, 32, 5)
+    with pytest.raises(models.ModelConfigError, match="power of 2"):
+        models.pooling_plan(2, 4, 8)
+    with pytest.raises(models.ModelConfigError, match="at least one convolution"):
+        models.pooling_plan(0, 32, 4)
 
 
 @pytest.mark.parametrize("args, expected", [((32, 3, 1, 1), 32), ((32, 2, 2, 0), 16),
@@ -79,14 +82,14 @@ def test_conv_output_size(args, expected):
 def test_stage_arithmetic_ends_at_the_output_size(n_convs):
     table = grid.stage_arithmetic(n_convs, 32, 4)
     assert table["size_out"].iloc[-1] == 4
-    assert table["channels"].iloc[-1] == grid.FINAL_FILTERS
+    assert table["channels"].iloc[-1] == models.FINAL_FILTERS
     assert (table["size_in"].iloc[1:].to_numpy() == table["size_out"].iloc[:-1].to_numpy()).all()
 
 
 def test_every_model_ends_at_the_same_feature_map_and_matches_the_arithmetic():
-    models = grid.build_grid(width=0.125)
-    assert len(models) == 12
-    for name, model in models.items():
+    built = grid.build_grid(width=0.125)
+    assert len(built) == 12
+    for name, model in built.items():
         n_convs = int(name[0])
         last = model.get_layer(f"pool{n_convs}" if n_convs < 4 else f"conv{n_convs}_relu")
         assert tuple(last.output.shape[1:]) == (4, 4, 16), name
@@ -98,7 +101,7 @@ def test_every_model_ends_at_the_same_feature_map_and_matches_the_arithmetic():
 
 
 def test_dense_head_parameters_match_keras():
-    model = grid.age_classifier(2, [64, 32, 2], width=1.0)
+    model = models.age_classifier(2, [64, 32, 2], width=1.0)
     dense = sum(layer.count_params() for layer in model.layers if layer.name.startswith("dense")
                 or layer.name == "softmax")
     assert grid.dense_head_parameters(4 * 4 * 128, [64, 32, 2]) == dense
@@ -115,7 +118,7 @@ class Trainer:
         self.fail_at = fail_at
         self.trained: list[str] = []
 
-    def __call__(self, spec: grid.GridSpec) -> tuple[dict, str]:
+    def __call__(self, spec: models.GridSpec) -> tuple[dict, str]:
         if self.fail_at is not None and len(self.trained) == self.fail_at:
             raise KeyboardInterrupt("interrupted")
         self.trained.append(spec.name)
@@ -190,7 +193,7 @@ def test_keep_best_follows_validation_accuracy_across_a_resume(tmp_path, specs, 
     assert kept == ["model-2conv_2", "model-2conv_8-2"]
 
 
-def test_train_one_model_measures_a_real_model():
+def test_train_spec_measures_a_real_model():
     rng = np.random.default_rng(0)
 
     def data(n: int) -> Dataset:
@@ -199,7 +202,7 @@ def test_train_one_model_measures_a_real_model():
 
     splits = Splits(data(16), data(8), data(10))
     plan = grid.GridPlan(epochs=2, batch_size=8, width=0.125, run_eagerly=True)
-    entry, model = grid.train_one_model(grid.GridSpec(2, (8, 2)), splits, plan)
+    entry, model = grid.train_spec(models.GridSpec(2, (8, 2)), splits, plan)
     assert entry["name"] == "2conv_8-2" and model.name == "2conv_8-2"
     assert len(entry["history"]["val_accuracy"]) == 2
     assert entry["val_accuracy"] == entry["history"]["val_accuracy"][-1]
@@ -234,15 +237,16 @@ def test_study_comparison_and_findings(specs, accuracies):
     table = grid.grid_table({s.name: fake_entry(s, accuracies[s.name]) for s in specs})
     frame = grid.study_comparison(table)
     assert frame.loc["ours", "lowest"] == 0.6 and frame.loc["ours", "highest"] == 0.9
-    assert frame.loc["study (Figure 2)", "lowest"] == 0.862
+    assert frame.loc["study (Figure 2)", "lowest"] == study.value("study/grid_worst/accuracy")
+    assert frame.loc["study (Figure 2)", "highest"] == study.value("study/grid_best/accuracy")
     assert frame.loc["ours", "spread"] == pytest.approx(0.3)
-    text = grid.findings(table)
+    text = grid.findings_text(table)
     assert "60.0% to 90.0%" in text and "does not match" in text
     # stages: 2 -> (0.6+0.9)/2, 3 -> (0.7+0.8)/2, equal; heads: [2] 0.65, [8, 2] 0.85
     assert "spans 30.0 percentage points against the study's 6.2" in text
     assert "depth moves accuracy by 0.0 points" in text
     assert "the head moves it by 20.0 points (best: [8, 2])" in text
-    inside = grid.findings(table.assign(accuracy=[0.87, 0.9, 0.88, 0.91]))
+    inside = grid.findings_text(table.assign(accuracy=[0.87, 0.9, 0.88, 0.91]))
     assert "our range falls inside" in inside
 
 
@@ -255,19 +259,28 @@ def test_curves_table_has_one_row_per_model_and_epoch(specs, accuracies):
     assert row["val_accuracy"] == 0.9 and row["val_loss"] == 0.6
 
 
-def test_plan_from_settings_reads_the_profile():
+def test_a_plan_from_the_profile_settings():
+    from dataclasses import fields
+
     from dflearn import get_profile
 
     settings = get_profile("ci").for_notebook("05")
-    plan = grid.plan_from_settings(settings, seed=3)
+    # as notebook 05 §4 builds it
+    plan = grid.GridPlan(epochs=settings.epochs, batch_size=settings.batch_size,
+                         learning_rate=settings.learning_rate, width=settings.width,
+                         input_size=settings.image_size, bn_momentum=settings.bn_momentum,
+                         run_eagerly=settings.run_eagerly, seed=3)
     assert (plan.epochs, plan.batch_size, plan.width, plan.seed) == (
         settings.epochs, settings.batch_size, settings.width, 3)
-    assert plan.learning_rate == settings.get("learning_rate", 1e-3)
-    assert plan.run_eagerly == settings.get("run_eagerly", False)
+    assert plan.learning_rate == settings.learning_rate
+    assert plan.run_eagerly == settings.run_eagerly
+    # every knob of the plan but the fixed ones is a setting of notebook 05
+    knobs = {f.name for f in fields(grid.GridPlan)} - {"input_size", "output_size", "seed"}
+    assert knobs <= {f.name for f in fields(settings)}
 
 
 def test_bn_momentum_reaches_every_batchnorm():
-    model = grid.age_classifier(3, [8, 2], width=0.125, bn_momentum=0.5)
+    model = models.age_classifier(3, [8, 2], width=0.125, bn_momentum=0.5)
     bns = [layer for layer in model.layers if layer.name.endswith("_bn")]
     assert len(bns) == 3 and all(layer.momentum == 0.5 for layer in bns)
 

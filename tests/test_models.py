@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from dflearn import models
+from dflearn import models, study
 
 
 def _convs(model: keras.Model) -> list[layers.Conv2D]:
@@ -24,6 +24,18 @@ def test_every_architecture_has_both_heads_and_matching_loss(name: str, head: st
     expected = keras.losses.BinaryCrossentropy if head == "sigmoid" else keras.losses.SparseCategoricalCrossentropy
     assert isinstance(loss, expected)
     assert models.head_of(model) == head
+
+
+@pytest.mark.parametrize("head", models.HEADS)
+def test_loss_for_smooths_the_labels_of_either_head(head: str) -> None:
+    from dflearn.layers import SmoothedSparseCrossentropy
+
+    model = models.three_cnn(width=0.125, head=head)
+    loss = models.loss_for(model, label_smoothing=0.1)
+    expected = keras.losses.BinaryCrossentropy if head == "sigmoid" else SmoothedSparseCrossentropy
+    assert isinstance(loss, expected) and loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    with pytest.raises(models.ModelConfigError, match="label_smoothing"):
+        models.loss_for(model, label_smoothing=1.0)
 
 
 def test_personal_cnn_follows_the_study() -> None:
@@ -135,7 +147,8 @@ def test_real_probability_is_p_real_for_both_heads_and_saved_models_reload(tmp_p
 def test_every_architecture_has_a_name_and_a_reported_number() -> None:
     for arch in models.ARCHITECTURES:
         assert models.build(arch, width=0.125).name == models.MODEL_NAMES[arch]
-        assert 0.5 <= models.REPORTED[arch] <= 1 and models.REPORTED_ON[arch]
+        assert 0.5 <= study.value(models.STUDY_KEYS[arch]) <= 1
+        assert study.reported(models.STUDY_KEYS[arch]).cite()
         assert models.DISPLAY_NAMES[arch]
 
 

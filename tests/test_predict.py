@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 
 from dflearn.data import FAKE, REAL
-from dflearn.predict import ImageInputError, Prediction, fit_to_square, predict_image
+from dflearn.images import model_input_size
+from dflearn.predict import (ImageInputError, Prediction, fit_to_square, predict_image,
+                             square_input_size)
 
 
 class MeanModel:
@@ -106,3 +108,19 @@ def test_unreadable_file_and_unsized_model(tmp_path) -> None:
     model.input_shape = (None, None, None, 3)
     with pytest.raises(ImageInputError, match="square"):
         predict_image(model, np.zeros((8, 8, 3), np.uint8))
+
+
+def test_the_input_size_comes_from_the_model() -> None:
+    model = MeanModel()
+    assert model_input_size(model) == (32, 32) and square_input_size(model) == 32
+    model.input_shape = (None, 24, 32, 3)
+    assert model_input_size(model) == (24, 32)
+    with pytest.raises(ImageInputError, match="square"):
+        square_input_size(model)
+    model.input_shape = (None, None, None, 3)
+    assert model_input_size(model) is None
+    model.input_shape = (None, 32, 32)
+    with pytest.raises(ValueError, match="expected"):
+        model_input_size(model)
+    with pytest.raises(ImageInputError, match="expected"):
+        square_input_size(model)

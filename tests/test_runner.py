@@ -89,7 +89,7 @@ def test_summary_is_aligned_and_cuts_long_values() -> None:
     from dflearn.course.runner import format_summary
 
     table = pd.DataFrame({"notebook": ["03_cnns", "04_transfer_learning"],
-                          "key": ["acc", "transfer/findings"], "value": [0.9, "x" * 500]})
+                          "key": ["acc", "04/findings"], "value": [0.9, "x" * 500]})
     lines = format_summary(table, width=40).splitlines()
     assert lines[0].split() == ["notebook", "key", "value"]
     assert len({line.index(line.split()[2]) for line in lines}) == 1  # one value column

@@ -71,7 +71,7 @@ def test_find_last_conv_everywhere(models: dict[str, keras.Model]) -> None:
     wrapped = keras.Sequential([keras.Input((SIZE, SIZE, 3)), backbone(),
                                 layers.GlobalAveragePooling2D(), layers.Dense(1, activation="sigmoid")])
     assert S.find_last_conv(wrapped) == ("backbone", "bb_conv2")
-    assert S.grad_cam(wrapped, np.ones((2, SIZE, SIZE, 3))).shape == (2, SIZE, SIZE)
+    assert S.explainer(wrapped).grad_cam(np.ones((2, SIZE, SIZE, 3))).shape == (2, SIZE, SIZE)
     seq_backbone = keras.Sequential([keras.Input((SIZE, SIZE, 3)),
                                      layers.Conv2D(3, 3, padding="same", name="only_conv")],
                                     name="seq_backbone")
@@ -79,14 +79,14 @@ def test_find_last_conv_everywhere(models: dict[str, keras.Model]) -> None:
     pooled = layers.GlobalAveragePooling2D()(seq_backbone(inputs))
     outer = keras.Model(inputs, layers.Dense(2, activation="softmax")(pooled))
     assert S.Explainer(outer).layer_name == "seq_backbone/only_conv"
-    assert S.grad_cam(outer, np.ones((2, SIZE, SIZE, 3))).shape == (2, SIZE, SIZE)
+    assert S.explainer(outer).grad_cam(np.ones((2, SIZE, SIZE, 3))).shape == (2, SIZE, SIZE)
     dense = keras.Sequential([keras.Input((SIZE, SIZE, 3)), layers.Flatten(),
                               layers.Dense(1, activation="sigmoid")], name="mlp")
     with pytest.raises(S.SaliencyError, match="'mlp' has no Conv2D"):
         S.find_last_conv(dense)
     assert S.Explainer(dense).layer_path is None  # the other methods still work
     with pytest.raises(S.SaliencyError, match="no convolution for Grad-CAM"):
-        S.grad_cam(dense, np.zeros((1, SIZE, SIZE, 3)))
+        S.explainer(dense).grad_cam(np.zeros((1, SIZE, SIZE, 3)))
 
 
 def test_bad_layer_names_are_explained(models: dict[str, keras.Model]) -> None:
@@ -171,12 +171,13 @@ def test_grad_cam_inside_a_backbone_matches_a_manual_computation(models: dict[st
     weights = tf.reduce_mean(tape.gradient(score, fmap), axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1, keepdims=True))
     expected = tf.image.resize(cam, (SIZE, SIZE), method="bilinear")[..., 0].numpy()
-    np.testing.assert_allclose(S.grad_cam(model, images, target=1), expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(S.explainer(model).grad_cam(images, target=1), expected,
+                               rtol=1e-4, atol=1e-7)
 
 
 def test_images_are_resized_to_the_model_input(models: dict[str, keras.Model]) -> None:
     big = np.random.default_rng(1).integers(0, 256, size=(2, 2 * SIZE, 2 * SIZE, 3))
-    assert S.vanilla_gradients(models["functional"], big).shape == (2, SIZE, SIZE)
+    assert S.explainer(models["functional"]).gradients(big).shape == (2, SIZE, SIZE)
 
 
 def test_bad_inputs_are_named(models: dict[str, keras.Model], images: np.ndarray) -> None:

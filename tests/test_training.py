@@ -156,6 +156,41 @@ def test_recipes_come_from_the_profiles() -> None:
         training.recipe(get_profile("ci").for_notebook("03"), colour="red")
 
 
+@pytest.mark.parametrize("head", models.HEADS)
+def test_fit_compiles_a_smoothed_loss_for_either_head(head: str) -> None:
+    from dflearn.layers import SmoothedSparseCrossentropy
+
+    model = tiny_model(head)
+    data = bright_dark(32)
+    result = training.fit(model, data, data, epochs=1, batch_size=16, label_smoothing=0.1,
+                          schedule=None, patience=0, run_eagerly=True)
+    expected = keras.losses.BinaryCrossentropy if head == "sigmoid" else SmoothedSparseCrossentropy
+    assert isinstance(model.loss, expected)
+    assert model.loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    assert result.settings["label_smoothing"] == 0.1
+    training.fit(model, data, data, epochs=1, batch_size=16, schedule=None, patience=0,
+                 run_eagerly=True)
+    assert type(model.loss) is type(models.loss_for(model))  # 0 (the default): no smoothing
+
+
+def test_recipe_fit_options_are_fit_arguments() -> None:
+    import inspect
+
+    recipe = training.recipe(get_profile("ci").for_notebook("03"), epochs=1, batch_size=16,
+                             augment="flip", time_budget=60, patience=0)
+    options = recipe.fit_options(seed=5)
+    assert set(options) <= set(inspect.signature(training.fit).parameters)
+    assert (options["epochs"], options["batch_size"], options["seed"]) == (1, 16, 5)
+    assert options["time_budget"] == 60 and isinstance(options["augment"], keras.Sequential)
+    assert recipe.fit_options(time_budget=None)["time_budget"] is None  # overrides win
+    assert training.recipe(get_profile("ci").for_notebook("03"),
+                           augment="none").fit_options()["augment"] is False
+    model = tiny_model()
+    result = training.fit(model, bright_dark(32), bright_dark(16, 1),
+                          **recipe.fit_options(seed=5, run_eagerly=True))
+    assert result.epochs_run == 1 and result.settings["seed"] == 5 and result.settings["augment"]
+
+
 def test_training_control_trains_on_click_with_its_settings() -> None:
     from dflearn.controls import training_control
 

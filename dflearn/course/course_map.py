@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from dflearn.course.config import NOTEBOOKS, PROFILES
+from dflearn.course.config import NOTEBOOKS, PROFILES, NotebookSettings
 from dflearn.paths import course_root
 
 TOPICS: dict[str, tuple[str, str]] = {
@@ -38,12 +38,14 @@ def missing_notebooks() -> list[str]:
 
 
 def profiles_table(notebook: str = "03") -> pd.DataFrame:
-    """The settings every profile gives one notebook, one row per profile."""
+    """The common settings every profile gives one notebook, one row per profile (its own
+    knobs and grading thresholds are left out)."""
+    common = [f.name for f in dataclasses.fields(NotebookSettings) if f.name != "grade"]
     rows = {}
     for name, profile in PROFILES.items():
-        settings = dataclasses.asdict(profile.for_notebook(notebook))
-        settings.pop("extra")
-        rows[name] = {"data": profile.data, "split": profile.split, **settings}
+        settings = profile.for_notebook(notebook)
+        rows[name] = {"data": profile.data, "split": profile.split,
+                      **{key: getattr(settings, key) for key in common}}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "profile"
     return table.fillna("all")

@@ -38,12 +38,14 @@ class OutputFolderError(ValueError):
     """The requested output folder is not fresh or would overwrite course sources."""
 
 
-def fresh_output_dir(out: str | os.PathLike | None, profile: str) -> Path:
-    """Create the run's output folder; refuse a non-empty one or one inside the sources."""
+def fresh_output_dir(out: str | os.PathLike | None, label: str) -> Path:
+    """Create an output folder (``out``, or ``runs/<time>-<label>``, e.g. a profile name for a
+    course run or ``grade`` for a grading batch); refuse a non-empty one or one inside the
+    sources."""
     root = course_root()
     if out is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = root / "runs" / f"{stamp}-{profile}"
+        out = root / "runs" / f"{stamp}-{label}"
     out = Path(out).expanduser().resolve()
     for protected in (root / "solutions", root / "notebooks", root / "data"):
         if out == protected.resolve() or protected.resolve() in out.parents:
