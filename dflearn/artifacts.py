@@ -32,12 +32,21 @@ def model_path(session: "Session", name: str) -> Path:
     return session.artifacts / f"{name}.keras"
 
 
-def save_model(session: "Session", model: "keras.Model", name: str) -> Path:
-    """Save ``model`` as ``<artifacts>/<name>.keras`` (written to a temporary file first)."""
+def save_model(session: "Session", model: "keras.Model", name: str,
+               test_accuracy: float | None = None) -> Path:
+    """Save ``model`` as ``<artifacts>/<name>.keras`` (written to a temporary file first), and
+    its provenance in ``<name>.json``: the notebook that trained it and, when given, its test
+    accuracy, which the hand-over line of :func:`load_or_train` prints."""
+    import json
+
     path = model_path(session, name)
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
     tmp.replace(path)
+    info = {"notebook": session.notebook, "profile": session.profile.name}
+    if test_accuracy is not None:
+        info["test_accuracy"] = float(test_accuracy)
+    path.with_suffix(".json").write_text(json.dumps(info), encoding="utf-8")
     return path
 
 
@@ -91,11 +100,20 @@ def pick_saved(session: "Session", prefix: str, prefer: Sequence[str] = (),
 
 
 def _provenance(session: "Session", name: str) -> str:
-    """``trained by 03_cnns, 2026-12-06 21:40`` from the registry and the file's time."""
+    """``trained by 03_cnns, 2026-12-06 21:40, test acc 0.912`` from the registry, the file's
+    time and the provenance :func:`save_model` wrote."""
+    import json
+
     path = model_path(session, name)
     when = dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    by = STAND_INS[name].trained_by if name in STAND_INS else name.split("_", 1)[0]
-    return f"trained by {by}, {when}"
+    by = STAND_INS[name].trained_by if name in STAND_INS else f"notebook {name.split('_', 1)[0]}"
+    text = f"trained by {by}, {when}"
+    try:
+        info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return text
+    accuracy = info.get("test_accuracy") if isinstance(info, dict) else None
+    return text + (f", test acc {accuracy:.3f}" if isinstance(accuracy, (int, float)) else "")
 
 
 def load_or_train(session: "Session", name: str, train: Callable[[], "keras.Model"],

@@ -54,6 +54,24 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray,
     return out
 
 
+def faces_project_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy, sensitivity and specificity as the faces project defines them (its Table 2):
+    **sensitivity is the share of REAL images classified REAL, specificity the share of FAKE
+    images classified FAKE**. That is the reverse of :func:`classification_metrics`, whose
+    positive class is FAKE (``sensitivity`` = recall of FAKE). Used in 03 and 04 (faces project).
+    """
+    y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
+    if y_true.shape != y_pred.shape or y_true.size == 0:
+        raise ValueError(f"Need matching non-empty label arrays, got {y_true.shape} and "
+                         f"{y_pred.shape}.")
+    real, fake = y_true == REAL, y_true != REAL
+    if not real.any() or not fake.any():
+        raise ValueError("Sensitivity and specificity need both REAL and FAKE images.")
+    return {"accuracy": float(np.mean(y_true == y_pred)),
+            "sensitivity": float(np.mean(y_pred[real] == REAL)),
+            "specificity": float(np.mean(y_pred[fake] != REAL))}
+
+
 def compare_table(results: Mapping[str, Mapping[str, float]], columns: list[str] | None = None,
                   sort_by: str | None = "accuracy") -> pd.DataFrame:
     """One row per model from ``{model_name: metrics_dict}``, sorted by ``sort_by`` (descending).

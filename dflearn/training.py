@@ -213,16 +213,30 @@ class CosineDecay(keras.callbacks.Callback):
 
 
 def schedule_callback(schedule: str | None, learning_rate: float, monitor: str, patience: int,
-                      epochs: int = 1, time_budget: float | None = None
-                      ) -> list[keras.callbacks.Callback]:
-    """The callback for ``schedule``: ``"plateau"`` (halve on a stalled ``monitor``),
-    ``"step"`` (halve every 3 epochs), ``"cosine"`` (over ``epochs`` or the time budget,
-    see :class:`CosineDecay`) or ``None``."""
+                      epochs: int = 1, time_budget: float | None = None,
+                      options: Mapping[str, Any] | None = None) -> list[keras.callbacks.Callback]:
+    """The callback for ``schedule``: ``"plateau"`` (multiply by ``factor`` on a stalled
+    ``monitor``), ``"step"`` (multiply by ``drop`` every ``every`` epochs), ``"cosine"`` (over
+    ``epochs`` or the time budget, see :class:`CosineDecay`) or ``None``.
+
+    ``options`` tune them: plateau ``factor`` (0.5), ``patience`` (half the early-stopping
+    patience, at least 1), ``mode`` ("auto"; "max" for an accuracy), ``monitor`` (fit's) and
+    ``min_lr`` (1e-6), as Keras' ReduceLROnPlateau; step ``drop`` (0.5) and ``every`` (3), e.g.
+    the faces project's StepLR, ``{"drop": 0.1, "every": 5}`` (03).
+    """
+    options = dict(options or {})
+    allowed = {"plateau": {"factor", "patience", "mode", "monitor", "min_lr"},
+               "step": {"drop", "every"}}.get(schedule or "", set())
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise TrainingError(f"schedule_options {unknown} do not apply to schedule {schedule!r}; "
+                            f"it takes {sorted(allowed) or 'none'}.")
     if schedule == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5,
-                                                  patience=max(1, patience // 2), min_lr=1e-6)]
+        settings = {"monitor": monitor, "factor": 0.5, "patience": max(1, patience // 2),
+                    "min_lr": 1e-6, **options}
+        return [keras.callbacks.ReduceLROnPlateau(**settings)]
     if schedule == "step":
-        return [step_decay(learning_rate)]
+        return [step_decay(learning_rate, **options)]
     if schedule == "cosine":
         return [CosineDecay(learning_rate, epochs, time_budget)]
     if schedule is None:
@@ -285,7 +299,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         weight_decay: float = 0.0, schedule: str | None = "plateau", patience: int = 4,
         monitor: str = "val_loss", augment: bool | keras.Layer = False, photometric: bool = False,
         class_weight: str | Mapping[int, float] | None = None, time_budget: float | None = None,
-        label_smoothing: float = 0.0, seed: int = 0, compile: bool = True,
+        schedule_options: Mapping[str, Any] | None = None, label_smoothing: float = 0.0,
+        seed: int = 0, compile: bool = True,
         run_eagerly: bool = False,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> FitResult:
     """Train ``model`` on ``train`` (and validate on ``val``) and return a :class:`FitResult`.
@@ -304,6 +319,9 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         photometric: with ``augment=True``, also random brightness and contrast.
         class_weight: ``"balanced"``, a ``{label: weight}`` dict, or ``None``.
         time_budget: stop after this many seconds of training (the epoch in progress ends).
+        schedule_options: the schedule's knobs (see :func:`schedule_callback`), e.g.
+            ``{"drop": 0.1, "every": 5}`` for a step schedule or ``{"mode": "max", "patience": 5,
+            "factor": 0.5, "monitor": "val_accuracy"}`` for a plateau one.
         label_smoothing: soften the targets (0 = none; see :func:`dflearn.models.loss_for`).
         seed: seeds the shuffling and the augmentation layers.
         run_eagerly: skip TensorFlow's graph compilation. Slower per step, but for a few dozen
@@ -330,7 +348,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     budget = TimeBudget(time_budget) if time_budget else None
     early = (keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                            restore_best_weights=True) if patience else None)
-    scheduler = schedule_callback(schedule, learning_rate, monitor, patience, epochs, time_budget)
+    scheduler = schedule_callback(schedule, learning_rate, monitor, patience, epochs, time_budget,
+                                  schedule_options)
     chosen = [LearningRateLog(), *scheduler,
               *(cb for cb in (budget, early) if cb is not None), *callbacks]
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -341,7 +360,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         math.isfinite(early.best) else None
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                 "weight_decay": weight_decay, "schedule": schedule, "augment": bool(augment),
-                "label_smoothing": label_smoothing,
+                "schedule_options": dict(schedule_options or {}), "label_smoothing": label_smoothing,
                 "class_weight": class_weight, "time_budget": time_budget, "seed": seed}
     return FitResult({k: [float(v) for v in vals] for k, vals in history.history.items()},
                      seconds, len(y_train), cpu_seconds, best_epoch, _stop_reason(budget, early),

@@ -115,3 +115,16 @@ def test_load_or_train_says_which_happened(session: Session) -> None:
     assert how.startswith("trained 03_personal_cnn here") and "stand-in" in how
     _, how = load_or_train(session, "03_personal_cnn", tiny)
     assert how.startswith("loaded 03_personal_cnn (trained by 03_cnns, ")
+
+
+def test_the_hand_over_line_names_notebook_date_and_test_accuracy(session: Session) -> None:
+    import keras
+
+    from dflearn.artifacts import load_or_train, save_model
+
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    save_model(session, model, "05_grid_best", test_accuracy=0.8125)
+    _, how = load_or_train(session, "05_grid_best", lambda: model)
+    assert how.startswith("loaded 05_grid_best (trained by 05_age_classifier_grid, ")
+    assert how.endswith(", test acc 0.812)")

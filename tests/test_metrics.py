@@ -92,3 +92,16 @@ def test_compare_with_reported_says_which_findings_hold() -> None:
     assert not swapped["holds"].any()
     with pytest.raises(ValueError, match="in common"):
         compare_with_reported({"x": 1.0}, {"y": 1.0})
+
+
+def test_faces_project_metrics_use_the_projects_convention() -> None:
+    from dflearn.metrics import classification_metrics, faces_project_metrics
+
+    y_true = np.array([1, 1, 1, 1, 0, 0])  # 4 REAL, 2 FAKE
+    y_pred = np.array([1, 1, 1, 0, 0, 1])
+    faces = faces_project_metrics(y_true, y_pred)
+    assert faces == {"accuracy": pytest.approx(4 / 6), "sensitivity": 0.75, "specificity": 0.5}
+    ours = classification_metrics(y_true, y_pred)
+    assert ours["sensitivity"] == faces["specificity"] and ours["specificity"] == faces["sensitivity"]
+    with pytest.raises(ValueError, match="both REAL and FAKE"):
+        faces_project_metrics(np.array([1, 1]), np.array([1, 0]))

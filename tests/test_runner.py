@@ -46,10 +46,10 @@ def test_run_reports_failure_and_carries_on(course: Path, tmp_path: Path, capsys
     assert code == 1
     assert "FAILED 01_broken at cell 3: ValueError: broken on purpose" in captured.err
     assert "2/3 notebooks ran" in captured.out
-    assert "profile_seen" in captured.out and "ci" in captured.out
+    assert "acc=0.75" in captured.out  # the headline number, on its line and in the table
     assert sorted(p.name for p in out.glob("*.ipynb")) == ["00_index.ipynb", "01_broken.ipynb", "02_after.ipynb"]
     csv = (out / "results.csv").read_text()
-    assert "acc,0.75" in csv and "error (cell 3)" in csv
+    assert "acc,0.75" in csv and "error (cell 3)" in csv and "profile_seen,ci" in csv
     assert str(out / "artifacts") in csv  # later notebooks see the run's artifacts folder
     assert snapshot(course / "solutions") == before  # sources untouched
 
@@ -83,14 +83,82 @@ def test_cli_build_student_check(course: Path, capsys: pytest.CaptureFixture) ->
     assert "up to date" in capsys.readouterr().out
 
 
-def test_summary_is_aligned_and_cuts_long_values() -> None:
-    import pandas as pd
+def test_final_table_has_one_row_per_notebook_with_up_to_three_headlines() -> None:
+    from dflearn.course.runner import NotebookRun, notebook_table, run_line
 
-    from dflearn.course.runner import format_summary
+    runs = [NotebookRun("03_cnns", "ok", 12.34, "x.ipynb",
+                        records={"03/a": 0.5, "03/b": 2, "03/note": "text", "03/c": 0.25,
+                                 "03/d": 9.0, "exercise/e": {"passed": True}}),
+            NotebookRun("04_transfer_learning", "error", 1.0, "y.ipynb", "ValueError: no", 7)]
+    table = notebook_table(runs)
+    assert list(table.index) == ["03_cnns", "04_transfer_learning"]
+    assert table.loc["03_cnns", "headline"] == "a=0.5  b=2  c=0.25"  # three numbers at most
+    assert run_line(runs[1]).split()[:5] == ["04_transfer_learning", "1.0", "s", "ERROR", "at"]
 
-    table = pd.DataFrame({"notebook": ["03_cnns", "04_transfer_learning"],
-                          "key": ["acc", "04/findings"], "value": [0.9, "x" * 500]})
-    lines = format_summary(table, width=40).splitlines()
-    assert lines[0].split() == ["notebook", "key", "value"]
-    assert len({line.index(line.split()[2]) for line in lines}) == 1  # one value column
-    assert lines[2].endswith("x" * 37 + "...") and len(lines[2].split()[2]) == 40
+
+def test_console_is_clean_and_kernel_output_goes_to_the_log(course: Path, tmp_path: Path,
+                                                            capfd: pytest.CaptureFixture) -> None:
+    nbformat.write(notebook("import tensorflow as tf\nimport dflearn\ndflearn.record('n', 1.0)"),
+                   course / "solutions" / "01_broken.ipynb")  # TensorFlow's native start-up lines
+    out = tmp_path / "clean"
+    assert main(["run", "--profile", "ci", "--out", str(out)]) == 0
+    captured = capfd.readouterr()  # file descriptors: what a terminal would show
+    for noise in ("IPKernelApp", "oneDNN", "absl::"):
+        assert noise not in captured.out and noise not in captured.err
+    assert "IPKernelApp" in (out / "kernels.log").read_text()
+
+
+def test_resume_keeps_finished_notebooks_and_runs_the_rest(course: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    nbformat.write(notebook("import os, time\ntime.sleep(float(os.environ.get('DFLEARN_TEST_SLEEP', 0)))"),
+                   course / "solutions" / "01_broken.ipynb")
+    out = tmp_path / "killed"
+    env = {**os.environ, "DFLEARN_TEST_SLEEP": "120"}
+    proc = subprocess.Popen([sys.executable, "-m", "dflearn.course.cli", "run", "--profile", "ci",
+                             "--out", str(out)], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "run.json").exists() and time.time() < deadline:  # 00 has finished
+        time.sleep(0.5)
+    time.sleep(3)  # well into the second notebook's sleep
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = out / "00_index.ipynb"
+    stamp = first.stat().st_mtime_ns
+    assert not (out / "02_after.ipynb").exists()
+    assert main(["run", "--resume", str(out)]) == 0
+    assert first.stat().st_mtime_ns == stamp  # 00 was not executed again
+    assert sorted(p.name for p in out.glob("*.ipynb")) == ["00_index.ipynb", "01_broken.ipynb",
+                                                           "02_after.ipynb"]
+    assert "acc,0.75" in (out / "results.csv").read_text()  # the kept notebook's records
+
+
+def test_resume_needs_a_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert "not a dflearn run folder" in capsys.readouterr().err
+
+
+def test_report_is_one_offline_file_with_findings_and_figures(course: Path, tmp_path: Path) -> None:
+    nbformat.write(notebook(
+        "import dflearn, pandas as pd, matplotlib\nmatplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "dflearn.record('01/findings', pd.DataFrame({'finding': ['A beats B'], 'seed_number': [0.97],"
+        " 'ours': [0.91], 'interval': ['[0.88, 0.94]'], 'verdict': ['refuted'], 'text': ['...']}))\n"
+        "plt.plot([0, 1]); plt.title('t'); plt.show()\n"
+        "from IPython.display import Image, display\nimport io\nbuf = io.BytesIO()\n"
+        "plt.figure(); plt.plot([1, 0]); plt.savefig(buf, format='png'); display(Image(buf.getvalue()))"),
+        course / "solutions" / "01_broken.ipynb")
+    out = tmp_path / "reported"
+    assert main(["run", "--profile", "ci", "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "A beats B" in html and 'class="refuted"' in html and "data:image/png;base64," in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    markdown = (out / "report.md").read_text()
+    assert "| notebook | finding |" in markdown and "A beats B" in markdown
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 0 and (out / "report.html").exists()

@@ -117,6 +117,22 @@ def test_step_decay_and_time_budget() -> None:
     assert cut.epochs_run == 1 and "time budget" in cut.stopped
 
 
+def test_schedule_options_tune_step_and_plateau() -> None:
+    keras.utils.set_random_seed(0)
+    data = bright_dark(64)
+    steplr = training.fit(tiny_model(), data, None, epochs=6, batch_size=32, learning_rate=1e-3,
+                          schedule="step", schedule_options={"drop": 0.1, "every": 5}, patience=0)
+    # the faces project's StepLR: gamma 0.1 every 5 epochs
+    np.testing.assert_allclose(steplr.history["learning_rate"], [1e-3] * 5 + [1e-4], rtol=1e-6)
+    (plateau,) = training.schedule_callback("plateau", 5e-4, "val_loss", 4,
+                                            options={"mode": "max", "patience": 15, "factor": 0.8,
+                                                     "monitor": "val_accuracy"})
+    assert (plateau.mode, plateau.patience, plateau.factor, plateau.monitor) == \
+        ("max", 15, 0.8, "val_accuracy")
+    with pytest.raises(training.TrainingError, match="do not apply to schedule 'step'"):
+        training.schedule_callback("step", 1e-3, "val_loss", 0, options={"factor": 0.5})
+
+
 def test_fit_refuses_what_it_cannot_do() -> None:
     data = bright_dark(32)
     with pytest.raises(training.TrainingError, match="validation data"):

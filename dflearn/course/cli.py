@@ -7,19 +7,28 @@ import sys
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dflearn.course.runner import format_summary, run_course, summary_table
+    from dflearn.course.runner import notebook_table, run_course
 
     only = [s for s in args.only.split(",") if s] if args.only else None
-    runs, out_dir = run_course(args.profile, args.data, only, args.out, args.timeout)
+    runs, out_dir = run_course(args.profile, args.data, only, args.out, args.timeout,
+                               resume=args.resume)
     print("\nResults summary")
-    print(format_summary(summary_table(runs)))
+    print(notebook_table(runs).to_string())
     failed = [r for r in runs if r.status != "ok"]
     total = sum(r.seconds for r in runs)
-    print(f"\n{len(runs) - len(failed)}/{len(runs)} notebooks ran in {total:.0f} s. "
-          f"Executed notebooks and results.csv are in {out_dir}")
+    print(f"\n{len(runs) - len(failed)}/{len(runs)} notebooks ran in {total:.0f} s. Executed "
+          f"notebooks, report.html, results.csv (every record) and kernels.log are in {out_dir}")
     for r in failed:
         print(f"FAILED {r.notebook} at cell {r.cell}: {r.error}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from dflearn.course.report import build_report
+
+    html, markdown = build_report(args.run_dir)
+    print(f"wrote {html} and {markdown}")
+    return 0
 
 
 def _cmd_build_student(args: argparse.Namespace) -> int:
@@ -76,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", help="comma-separated notebook ids, e.g. 03,05")
     run.add_argument("--out", help="fresh output folder (default: runs/<time>-<profile>)")
     run.add_argument("--timeout", type=float, help="per-cell timeout in seconds")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue a killed or failed run in RUN_DIR with its own settings")
     run.set_defaults(func=_cmd_run)
+
+    report = sub.add_parser("report", help="write report.html and report.md of a run folder")
+    report.add_argument("run_dir", help="a folder written by `dflearn run`")
+    report.set_defaults(func=_cmd_report)
 
     build = sub.add_parser("build-student", help="write notebooks/ from solutions/")
     build.add_argument("--src", help="solutions folder (default: solutions/)")

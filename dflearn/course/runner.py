@@ -1,4 +1,10 @@
-"""Running the whole course: every solutions notebook through papermill into a fresh folder."""
+"""Running the whole course: every solutions notebook through papermill into a fresh folder,
+one console line per notebook, and ``--resume`` of a killed or failed run.
+
+Course layer. The kernels' own output (IPKernelApp's warnings, TensorFlow's native start-up
+lines) goes to ``kernels.log`` in the run folder: each kernel is launched with its stdout and
+stderr on that file (:func:`logging_kernel_manager`), never the terminal.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,14 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from dflearn.course.config import get_profile
+from dflearn.course.config import PROFILE_ENV, get_profile
 from dflearn.course.notebooks import course_notebooks
+from dflearn.course.results import from_jsonable, read_records, to_jsonable
 from dflearn.paths import ARTIFACTS_ENV, course_root
-from dflearn.course.results import read_records, to_jsonable
-from dflearn.course.config import PROFILE_ENV
 from dflearn.sources import resolve_dataset
+
+STATE_FILE = "run.json"   # the run's settings and every finished notebook, for --resume
+KERNEL_LOG = "kernels.log"
 
 
 @dataclass
@@ -70,17 +78,35 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def logging_kernel_manager(log: Path) -> type:
+    """A jupyter_client kernel manager whose kernels write their stdout and stderr (start-up
+    warnings, TensorFlow's native log lines) to ``log`` instead of the terminal."""
+    from jupyter_client import AsyncKernelManager
+
+    class LoggingKernelManager(AsyncKernelManager):
+        """Launches each kernel with its output streams on the run's kernel log."""
+
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(log, "ab") as stream:  # the kernel keeps its own copy of the descriptor
+                kw.update(stdout=stream, stderr=stream)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggingKernelManager
+
+
 def execute(source: Path, output: Path, parameters: dict[str, Any], timeout: float | None = None,
-            kernel_name: str = "python3") -> NotebookRun:
-    """Execute one notebook with papermill; errors are caught and described, not raised."""
+            kernel_name: str = "python3", kernel_log: Path | None = None) -> NotebookRun:
+    """Execute one notebook with papermill; errors are caught and described, not raised.
+    With ``kernel_log``, the kernel's own output goes to that file."""
     import papermill as pm
 
     start = time.perf_counter()
     status, error, cell = "ok", "", None
+    engine = {"kernel_manager_class": logging_kernel_manager(kernel_log)} if kernel_log else {}
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name=kernel_name,
-                            language="python", progress_bar=False, cwd=str(source.parent), execution_timeout=timeout,
-                            log_output=False)
+                            language="python", progress_bar=False, cwd=str(source.parent),
+                            execution_timeout=timeout, log_output=False, **engine)
     except pm.PapermillExecutionError as exc:
         status, cell = "error", source_cell_number(output, exc.cell_index)
         error = f"{exc.ename}: {exc.evalue}".strip()
@@ -122,19 +148,6 @@ def summary_table(runs: list[NotebookRun]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["notebook", "key", "value"])
 
 
-def format_summary(table: pd.DataFrame, width: int = 100) -> str:
-    """The summary as aligned, left-justified text; values longer than ``width`` are cut."""
-    def cut(value: Any) -> str:
-        text = str(value)
-        return text if len(text) <= width else text[: width - 3] + "..."
-
-    cells = [[str(row.notebook), str(row.key), cut(row.value)] for row in table.itertuples()]
-    header = ["notebook", "key", "value"]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header[:2])]
-    lines = [f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}" for row in [header] + cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def choose_run_profile(profile: str | None) -> str:
     """The profile for ``dflearn run``: the one given, else ``$DFLEARN_PROFILE``; with neither,
     ``cpu`` when a real CIFAKE folder is found and ``ci`` (the quick tour) on the practice set."""
@@ -147,32 +160,98 @@ def choose_run_profile(profile: str | None) -> str:
     return "cpu"
 
 
+def headline(run: NotebookRun, n: int = 3) -> str:
+    """Up to ``n`` headline numbers of a run: its first numeric records, ``key=value``."""
+    numbers = [(key.split("/", 1)[-1], value) for key, value in run.records.items()
+               if not key.startswith("exercise/") and isinstance(value, (int, float))
+               and not isinstance(value, bool)]
+    return "  ".join(f"{key}={value:.4g}" for key, value in numbers[:n])
+
+
+def run_line(run: NotebookRun) -> str:
+    """The console line of one notebook: name, time, ok or the error, headline numbers."""
+    mark = "ok" if run.status == "ok" else f"ERROR at cell {run.cell}: {run.error[:100]}"
+    return f"{run.notebook:<28} {run.seconds:7.1f} s  {mark}  {headline(run)}".rstrip()
+
+
+def notebook_table(runs: list[NotebookRun]) -> pd.DataFrame:
+    """The final table: one row per notebook with its time, status and headline numbers."""
+    return pd.DataFrame([{"notebook": r.notebook, "seconds": round(r.seconds, 1),
+                          "status": r.status, "headline": headline(r)} for r in runs]
+                        ).set_index("notebook")
+
+
+def _save_state(out_dir: Path, settings: dict[str, Any], runs: list[NotebookRun]) -> None:
+    """Write ``run.json`` (through a temporary file): the settings and the finished runs."""
+    state = {"settings": settings, "runs": [to_jsonable({**asdict(r), "records": r.records})
+                                            for r in runs]}
+    tmp = out_dir / f".{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    tmp.replace(out_dir / STATE_FILE)
+
+
+def load_state(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[NotebookRun]]:
+    """The settings and finished runs of an earlier ``dflearn run`` folder (for ``--resume``)."""
+    path = Path(run_dir).expanduser() / STATE_FILE
+    if not path.is_file():
+        raise OutputFolderError(f"{path.parent} is not a dflearn run folder (no {STATE_FILE}); "
+                                "pass the folder an earlier `dflearn run` printed.")
+    state = json.loads(path.read_text(encoding="utf-8"))
+    runs = [NotebookRun(**{**r, "records": {k: from_jsonable(v) for k, v in r["records"].items()}})
+            for r in state["runs"]]
+    return state["settings"], runs
+
+
 def run_course(profile: str | None = None, data: str | None = None, only: list[str] | None = None,
                out: str | os.PathLike | None = None, timeout: float | None = None,
-               progress: bool = True) -> tuple[list[NotebookRun], Path]:
+               progress: bool = True, resume: str | os.PathLike | None = None
+               ) -> tuple[list[NotebookRun], Path]:
     """Execute the solutions notebooks in order into a fresh folder and summarise their records.
 
-    A failing notebook is reported and the rest still run. Returns the runs and the folder.
+    A failing notebook is reported and the rest still run. ``resume`` continues an earlier run
+    folder with its own settings: notebooks that finished ok are kept (outputs and artifacts),
+    the rest run again from the first that did not. Returns the runs and the folder.
     """
     from tqdm.auto import tqdm
 
-    chosen = get_profile(choose_run_profile(profile) if data is None else profile)
-    sources = course_notebooks(only=only)
+    if resume is not None:
+        settings, done = load_state(resume)
+        out_dir = Path(resume).expanduser().resolve()
+        done = [r for r in done if r.status == "ok" and Path(r.output).exists()]
+    else:
+        chosen = get_profile(choose_run_profile(profile) if data is None else profile)
+        settings = {"profile": chosen.name, "only": only, "timeout": timeout,
+                    "data": str(Path(data).expanduser().resolve()) if data else ""}
+        out_dir, done = fresh_output_dir(out, chosen.name), []
+    sources = course_notebooks(only=settings["only"])
     if not sources:
-        raise FileNotFoundError(f"No notebooks matched {only} in {course_root() / 'solutions'}.")
-    out_dir = fresh_output_dir(out, chosen.name)
-    params = {"profile": chosen.name, "data": str(Path(data).expanduser().resolve()) if data else ""}
-    runs: list[NotebookRun] = []
-    bar = tqdm(sources, desc="course", unit="notebook", disable=not progress)
-    with _env(**{ARTIFACTS_ENV: str(out_dir / "artifacts"), PROFILE_ENV: chosen.name}):
-        for source in bar:
+        raise FileNotFoundError(f"No notebooks matched {settings['only']} in "
+                                f"{course_root() / 'solutions'}.")
+    finished = {r.notebook for r in done}
+    first_todo = next((i for i, s in enumerate(sources) if s.stem not in finished), len(sources))
+    runs = [r for r in done if r.notebook in {s.stem for s in sources[:first_todo]}]
+    params = {"profile": settings["profile"], "data": settings["data"]}
+    bar = tqdm(total=len(sources), initial=len(runs), desc="course", unit="notebook",
+               disable=not progress)
+    for run in runs:
+        bar.write(f"{run.notebook:<28} kept from the earlier run ({run.seconds:.1f} s)")
+    env = {ARTIFACTS_ENV: str(out_dir / "artifacts"), PROFILE_ENV: settings["profile"],
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with _env(**env):
+        for source in sources[first_todo:]:
             bar.set_postfix_str(source.stem)
-            run = execute(source, out_dir / source.name, params, timeout)
+            run = execute(source, out_dir / source.name, params, settings["timeout"],
+                          kernel_log=out_dir / KERNEL_LOG)
             runs.append(run)
-            mark = "ok" if run.status == "ok" else f"FAILED at cell {run.cell}: {run.error}"
-            bar.write(f"{source.stem:<28} {run.seconds:7.1f} s  {mark}")
+            _save_state(out_dir, settings, runs)
+            bar.write(run_line(run))
+            bar.update(1)
+    bar.close()
     table = summary_table(runs)
     table.to_csv(out_dir / "results.csv", index=False)
     (out_dir / "results.json").write_text(json.dumps(
         [to_jsonable({**asdict(r), "records": r.records}) for r in runs], indent=2))
+    from dflearn.course.report import build_report
+
+    build_report(out_dir)
     return runs, out_dir
