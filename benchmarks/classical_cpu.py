@@ -19,9 +19,10 @@ from dflearn.course.runner import NotebookRun, run_course
 
 TARGET_SECONDS = 300.0
 HEADLINES = {
-    "01": ["01/colour_tests", "01/spectral_max_effect", "01/duplicates"],
+    "01": ["01/colour_tests", "01/findings", "01/high_frequency", "01/spectral_max_effect",
+           "01/duplicates"],
     "02": ["02/brightness_threshold_val_accuracy", "02/best_validation",
-           "02/test_metrics"],
+           "02/test_metrics", "02/best_test_accuracy"],
 }
 
 

@@ -66,16 +66,20 @@ class Backbone:
         return preprocess_input(self.name, images)
 
 
+# ``study_unfreeze`` quotes the study; ``unfreeze_at`` is our reading of it (04 §4 shows the layers):
+# VGG16 index 14 is ``block4_pool`` (only block 5 trains); DenseNet121 index 299 of 427 (429 with
+# the ImageNet classifier) is ``conv4_block23_1_relu``; ResNet50's "Block 8", counting bottleneck
+# blocks (conv2 x3, conv3 x4), is ``conv4_block1``.
 BACKBONES: Mapping[str, Backbone] = {
     "vgg16": Backbone("vgg16", "VGG16", "VGG16",
                       "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", 14,
-                      "layer 14 onward"),
+                      "from layer 14 onward"),
     "densenet121": Backbone("densenet121", "DenseNet121", "DenseNet121",
                             "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", 299,
-                            "from layer 299 of 429"),
+                            "from layer 299 out of 429"),
     "resnet50": Backbone("resnet50", "ResNet50", "ResNet50",
-                         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "conv5_",
-                         "the last stage (conv5)"),
+                         "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "conv4_block1_",
+                         "starting at Block 8"),
 }
 
 
@@ -169,17 +173,19 @@ class TransferModel:
         """E.g. ``ResNet50`` or ``DenseNet121 (faces head)``."""
         return self.backbone.label + ("" if self.head == "study" else f" ({self.head} head)")
 
-    def unfreeze_index(self) -> int:
-        """Index in ``base.layers`` of the first layer the study unfroze."""
-        return unfreeze_index(self.base, self.backbone.unfreeze_at)
+    def unfreeze_index(self, at: int | str | None = None) -> int:
+        """Index in ``base.layers`` of the first layer the study unfroze, or of ``at`` (an
+        index or a layer-name prefix: another reading of the study's words)."""
+        return unfreeze_index(self.base, self.backbone.unfreeze_at if at is None else at)
 
     def freeze(self) -> None:
         """Phase 1: freeze the whole backbone (the head stays trainable)."""
         self.base.trainable = False
 
-    def unfreeze(self) -> pd.DataFrame:
-        """Phase 2: unfreeze the backbone from the study's point; return the unfrozen layers."""
-        return unfreeze_from(self.base, self.unfreeze_index())
+    def unfreeze(self, at: int | str | None = None) -> pd.DataFrame:
+        """Phase 2: unfreeze the backbone from the study's point (or from ``at``); return the
+        unfrozen layers."""
+        return unfreeze_from(self.base, self.unfreeze_index(at))
 
 
 def _check_head(head: str) -> None:

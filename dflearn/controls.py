@@ -29,7 +29,7 @@ class TrainingControl:
     ``runs`` keeps every :class:`~dflearn.training.FitResult`. Call :meth:`train` to run
     without clicking (as the tests do).
 
-    Used in 03 §6 (try it yourself).
+    Used in 03 §7 (try it yourself).
     """
 
     def __init__(self, build_model: Callable[[], keras.Model], train: Dataset, val: Dataset, *,
@@ -82,5 +82,5 @@ def training_control(build_model: Callable[[], keras.Model], train: Dataset, val
                      **options) -> TrainingControl:
     """A :class:`TrainingControl` for ``build_model`` on the given data (options as its class).
 
-    Used in 03 §6 (try it yourself)."""
+    Used in 03 §7 (try it yourself)."""
     return TrainingControl(build_model, train, val, **options)

@@ -2,8 +2,9 @@
 
 Lesson module of 06; imports only the core. The project's two base CNNs, ThreeCNN and
 SkipConCNN, are built by :mod:`dflearn.models` (:data:`dflearn.models.BASE_MODELS`) and trained
-by :func:`dflearn.training.fit` (``label_smoothing`` is one of its options); models saved by
-other notebooks are loaded, or stood in for, by :mod:`dflearn.artifacts`.
+by :func:`dflearn.training.fit` with the project's recipe (:data:`PROJECT_RECIPES`,
+:func:`project_fit_options`); models saved by other notebooks are loaded, or stood in for, by
+:mod:`dflearn.artifacts`.
 
 * Three ways to combine any trained models, whatever their head (1-unit sigmoid or 2-unit
   softmax; P(REAL) comes from :func:`dflearn.models.real_probability`):
@@ -12,14 +13,18 @@ other notebooks are loaded, or stood in for, by :mod:`dflearn.artifacts`.
   (c) :func:`ensemble_cnn`, the project's EnsembleCNN: frozen base models, a small weighting
   network over their class probabilities, a meta-classifier on the concatenated
   probabilities, and a learned confidence-based blend of the two.
-* Tools to judge them: :func:`ensemble_table` (one row per model, reported numbers beside),
-  :func:`error_changes` (errors fixed and introduced, with McNemar's test) and
-  :func:`compare_variants` (training choices such as label smoothing, over seeds).
+* Tools to judge them: :func:`ensemble_table` (one row per model), :func:`error_changes`
+  (errors fixed and introduced, with McNemar's test), :func:`compare_variants` (training
+  choices such as augmentation, over seeds), :func:`curve_stability` (the plateau experiment),
+  :func:`project_table` (our accuracies beside the project's 5-class ones, as context only) and
+  :func:`findings` (the project's claims about its own models, judged among ours with
+  :mod:`dflearn.study`'s rule).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -28,20 +33,201 @@ from keras import layers, ops
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 
-from dflearn import study
+from dflearn import study, training
 from dflearn.data import CLASS_NAMES
 from dflearn.images import fit_to_model
 from dflearn.layers import ConfidenceBlend, TwoClassProbabilities
 from dflearn.metrics import log_loss, probability_metrics
-from dflearn.models import head_of, real_probability
+from dflearn.models import compile_model, head_of, real_probability
 
-# The ensemble project's reported accuracy of its EnsembleCNN, from dflearn.study (06 §4).
-REPORTED: Mapping[str, float] = {"EnsembleCNN": study.value("ensemble/ensemble_cnn/accuracy")}
+# The ensemble project's models and the dflearn.study keys of their reported 5-class accuracies
+# (06 §4: context beside ours, never judged against a binary accuracy).
+PROJECT_KEYS: Mapping[str, str] = {"ThreeCNN": "ensemble/three_cnn/accuracy",
+                                   "ThreeCNN (dilated)": "ensemble/three_cnn_dilated/accuracy",
+                                   "SkipConCNN": "ensemble/skip_con_cnn/accuracy",
+                                   "EnsembleCNN": "ensemble/ensemble_cnn/accuracy"}
 EPS = 1e-6
 
 
 class EnsembleError(ValueError):
     """Models or predictions that cannot be combined as asked (raised throughout 06)."""
+
+
+# --------------------------------------------------------------------------- the project's recipe
+
+
+@dataclass(frozen=True)
+class ProjectRecipe:
+    """One column of the project's training table ("Parameter SkipConCNN ThreeCNN
+    EnsembleCNN"): Adam with L2 weight decay, cross-entropy (with label smoothing), and
+    ReduceLROnPlateau in mode 'max' on the validation accuracy; then epochs and early stopping.
+    Used in 06 §2 (through :func:`project_fit_options`)."""
+
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    label_smoothing: float
+    plateau_patience: int
+    plateau_factor: float
+    epochs: int
+    early_stop: int
+
+
+# The project's table, column by column (its "-" label smoothing is 0). Its column order is
+# SkipConCNN, ThreeCNN, EnsembleCNN.
+PROJECT_RECIPES: Mapping[str, ProjectRecipe] = {
+    "SkipConCNN": ProjectRecipe(8, 5e-4, 1e-4, 0.0, 5, 0.5, 200, 25),
+    "ThreeCNN": ProjectRecipe(16, 5e-4, 1e-4, 0.0, 15, 0.8, 200, 15),
+    "EnsembleCNN": ProjectRecipe(4, 1e-4, 1e-4, 0.1, 5, 0.5, 80, 5),
+}
+# The plateau settings the project found to destabilise ThreeCNN, and the ones it kept
+# (its hyperparameter paragraph): (patience, factor).
+UNSTABLE_PLATEAU: tuple[int, float] = (5, 0.5)
+KEPT_PLATEAU: tuple[int, float] = (15, 0.8)
+# Its training augmentation: horizontal flips and rotations of up to 15 degrees (as a fraction
+# of a full turn, Keras' unit).
+PROJECT_ROTATION = 15 / 360
+AUGMENTATIONS = ("none", "geometric", "geometric + photometric")
+
+
+def _scaled_patience(patience: int, scale: float) -> int:
+    return max(1, int(round(patience * scale)))
+
+
+def project_fit_options(model: str, *, epochs: int | None = None, batch_size: int | None = None,
+                        patience_scale: float = 1.0, early_stopping: bool = True,
+                        plateau: tuple[int, float] | None = None) -> dict[str, Any]:
+    """Keyword arguments of :func:`dflearn.training.fit` for ``model`` (a key of
+    :data:`PROJECT_RECIPES`) with the project's recipe: its learning rate, weight decay, label
+    smoothing, and ReduceLROnPlateau (mode 'max' on ``val_accuracy``) with its patience and
+    factor, or ``plateau`` = (patience, factor) instead; early stopping on ``val_accuracy``
+    with its patience (``early_stopping=False``: none).
+
+    ``epochs`` / ``batch_size`` of ``None`` keep the project's; ``patience_scale`` scales both
+    patiences (at least 1) for short trainings. :func:`dflearn.training.fit` applies the weight
+    decay decoupled (AdamW), the project added it to the gradients (PyTorch Adam's L2).
+    Used in 06 §2, §5 and §6.
+    """
+    if model not in PROJECT_RECIPES:
+        raise EnsembleError(f"No project recipe for {model!r}: use one of {list(PROJECT_RECIPES)}.")
+    if not patience_scale > 0:
+        raise EnsembleError(f"patience_scale must be positive, got {patience_scale!r}.")
+    r = PROJECT_RECIPES[model]
+    patience, factor = plateau or (r.plateau_patience, r.plateau_factor)
+    return {"epochs": epochs or r.epochs, "batch_size": batch_size or r.batch_size,
+            "learning_rate": r.learning_rate, "weight_decay": r.weight_decay,
+            "label_smoothing": r.label_smoothing, "schedule": "plateau",
+            "schedule_options": {"mode": "max", "monitor": "val_accuracy",
+                                 "patience": _scaled_patience(patience, patience_scale),
+                                 "factor": factor},
+            "monitor": "val_accuracy",
+            "patience": _scaled_patience(r.early_stop, patience_scale) if early_stopping else 0}
+
+
+# The base models 06 trains: the project's recipe (a key of PROJECT_RECIPES) and the builder's
+# options. The project gives neither the dilation nor the new width of its dilated ThreeCNN:
+# dilation 2 at the same width is our guess.
+PROJECT_MODELS: Mapping[str, tuple[str, Mapping[str, Any]]] = {
+    "ThreeCNN": ("ThreeCNN", {}), "SkipConCNN": ("SkipConCNN", {}),
+    "ThreeCNN (dilated)": ("ThreeCNN", {"dilation": 2})}
+# The project's classifiers end in 5 classes after a 128-unit dense layer (its layer tables).
+PROJECT_CLASSES = 5
+PROJECT_PARAMETER_KEYS: Mapping[str, str] = {"ThreeCNN": "ensemble/three_cnn/parameters",
+                                             "SkipConCNN": "ensemble/skip_con_cnn/parameters"}
+
+
+def project_augmentation(kind: str = "geometric", seed: int = 0) -> keras.Sequential | None:
+    """``"none"``, ``"geometric"`` (the project's flips and rotations of up to 15 degrees) or
+    ``"geometric + photometric"`` (plus random brightness and contrast, see
+    :func:`dflearn.training.augmentation`; the project does not say which photometric changes
+    it tried). Used in 06 §2 and §6."""
+    if kind not in AUGMENTATIONS:
+        raise EnsembleError(f"Unknown augmentation {kind!r}: use one of {AUGMENTATIONS}.")
+    if kind == "none":
+        return None
+    return training.augmentation(rotation=PROJECT_ROTATION, zoom=0,
+                                 photometric=kind != "geometric", seed=seed)
+
+
+def train_project_model(name: str, splits: Any, *, width: float, input_size: int, seed: int,
+                        epochs: int, batch_size: int | None = None, patience_scale: float = 1.0,
+                        early_stopping: bool = True, augment: str = "geometric",
+                        plateau: tuple[int, float] | None = None,
+                        run_eagerly: bool = False) -> tuple[keras.Model, training.FitResult]:
+    """Build ``name`` (a key of :data:`PROJECT_MODELS`) at ``width`` and train it on
+    ``splits.train`` (validating on ``splits.val``) with the project's recipe
+    (:func:`project_fit_options`; ``batch_size`` of ``None``: the project's) and augmentation
+    ``augment`` (:func:`project_augmentation`). Used in 06 §2 and §6."""
+    from dflearn.models import BASE_MODELS
+
+    if name not in PROJECT_MODELS:
+        raise EnsembleError(f"Unknown model {name!r}: use one of {list(PROJECT_MODELS)}.")
+    recipe, options = PROJECT_MODELS[name]
+    keras.utils.set_random_seed(seed)
+    model = BASE_MODELS[recipe](width=width, input_size=input_size, **options)
+    fit_options = project_fit_options(recipe, epochs=epochs, batch_size=batch_size,
+                                      patience_scale=patience_scale,
+                                      early_stopping=early_stopping, plateau=plateau)
+    result = training.fit(model, splits.train, splits.val,
+                          augment=project_augmentation(augment, seed) or False, seed=seed,
+                          run_eagerly=run_eagerly, **fit_options)
+    return model, result
+
+
+def architecture_table(built: Mapping[str, keras.Model]) -> pd.DataFrame:
+    """Our full-width base models' parameters beside the project's layer tables: total and
+    trainable parameters, then the trainable ones without the output layer (ours: 2 classes,
+    the project's: :data:`PROJECT_CLASSES` after 128 units), which must agree when the
+    architecture follows the table (Keras also counts BatchNorm's moving mean and variance,
+    PyTorch does not). Used in 06 §2."""
+    rows = {}
+    for name, model in built.items():
+        trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+        head = model.layers[-1].count_params()
+        project = study.value(PROJECT_PARAMETER_KEYS[name]) if name in PROJECT_PARAMETER_KEYS \
+            else np.nan
+        project_head = (128 + 1) * PROJECT_CLASSES
+        rows[name] = {"ours: total": model.count_params(), "ours: trainable": trainable,
+                      "ours: trainable without output layer": trainable - head,
+                      "project: total": project,
+                      "project: without its 5-class output layer": project - project_head}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table
+
+
+def layer_table(model: keras.Model) -> pd.DataFrame:
+    """One row per layer (after the input): name, type, output shape and parameters, like the
+    project's layer tables. Used in 06 §2."""
+    rows = [{"layer": layer.name, "type": type(layer).__name__,
+             "output shape": str(tuple(layer.output.shape[1:])),
+             "parameters": layer.count_params()}
+            for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    return pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1, name="#"))
+
+
+def curve_stability(histories: Mapping[str, Mapping[str, Sequence[float]]],
+                    last: int = 5) -> pd.DataFrame:
+    """Per training: the best and final validation accuracy, the standard deviation of the
+    validation accuracy over the ``last`` epochs and its mean epoch-to-epoch change (both in
+    accuracy points; larger = less stable), how many times the learning rate was cut and the
+    final rate. Used in 06 §5 (the plateau experiment)."""
+    rows = {}
+    for name, history in histories.items():
+        acc = np.asarray(history.get("val_accuracy", []), dtype=float)
+        if acc.size == 0:
+            raise EnsembleError(f"{name!r} has no val_accuracy: train it with validation data.")
+        tail = acc[-last:]
+        rates = np.asarray(history.get("learning_rate", [np.nan]), dtype=float)
+        rows[name] = {"epochs": int(acc.size), "best_val_accuracy": float(acc.max()),
+                      "final_val_accuracy": float(acc[-1]),
+                      f"std_last_{len(tail)}": float(tail.std(ddof=0)),
+                      "mean_abs_change": float(np.mean(np.abs(np.diff(acc)))) if acc.size > 1
+                      else 0.0,
+                      "lr_cuts": int(np.sum(np.diff(rates) < 0)), "final_lr": float(rates[-1])}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "plateau setting"
+    return table
 
 
 # --------------------------------------------------------------------------- predictions
@@ -161,28 +347,31 @@ class Stacking:
 # --------------------------------------------------------------------------- EnsembleCNN
 
 
-def combiner(n_models: int, hidden: int = 16) -> keras.Model:
+def combiner(n_models: int, hidden: int = 16, meta_hidden: int = 32,
+             dropout: float = 0.3) -> keras.Model:
     """The learned part of EnsembleCNN, on the concatenated ``[P(FAKE), P(REAL)]`` of
-    ``n_models`` models: a weighting network (softmax weights over models, used to average
-    their distributions), a meta-classifier, and
+    ``n_models`` models, after the project's table: a weighting network (``hidden`` units, then
+    softmax weights over models, used to average their distributions), a meta-classifier
+    (``meta_hidden`` units, dropout, class probabilities), and
     :class:`~dflearn.layers.ConfidenceBlend` of the two. Used in 06 §3c, inside
     :func:`ensemble_cnn`."""
-    if n_models < 1 or hidden < 1:
-        raise EnsembleError(f"combiner needs n_models >= 1 and hidden >= 1, got {n_models}, "
-                            f"{hidden}.")
+    if n_models < 1 or hidden < 1 or meta_hidden < 1:
+        raise EnsembleError(f"combiner needs n_models, hidden and meta_hidden >= 1, got "
+                            f"{n_models}, {hidden}, {meta_hidden}.")
     inputs = keras.Input(shape=(2 * n_models,), name="base_probabilities")
     stacked = layers.Reshape((n_models, 2), name="per_model")(inputs)
     w = layers.Dense(hidden, activation="relu", name="weighting_hidden")(inputs)
     w = layers.Dense(n_models, activation="softmax", name="model_weights")(w)
     weighted = layers.Dot(axes=1, name="weighted_average")([w, stacked])
-    m = layers.Dense(hidden, activation="relu", name="meta_hidden")(inputs)
+    m = layers.Dense(meta_hidden, activation="relu", name="meta_hidden")(inputs)
+    m = layers.Dropout(dropout, name="meta_dropout")(m)
     meta = layers.Dense(2, activation="softmax", name="meta_classifier")(m)
     blended = ConfidenceBlend(name="blend")([weighted, meta])
     return keras.Model(inputs, blended, name="combiner")
 
 
 def ensemble_cnn(models: Mapping[str, keras.Model] | Sequence[keras.Model], hidden: int = 16,
-                 input_size: int | None = None) -> keras.Model:
+                 input_size: int | None = None, meta_hidden: int = 32) -> keras.Model:
     """EnsembleCNN: image -> every (frozen) base model -> ``[P(FAKE), P(REAL)]`` each ->
     :func:`combiner` -> 2-unit class probabilities.
 
@@ -208,7 +397,8 @@ def ensemble_cnn(models: Mapping[str, keras.Model] | Sequence[keras.Model], hidd
                                 name=f"resize_for_{model.name}")(x)
         outputs.append(TwoClassProbabilities(name=f"probs_{model.name}")(model(x, training=False)))
     joined = layers.Concatenate(name="concatenate")(outputs) if len(outputs) > 1 else outputs[0]
-    return keras.Model(inputs, combiner(len(named), hidden)(joined), name="ensemble_cnn")
+    return keras.Model(inputs, combiner(len(named), hidden, meta_hidden)(joined),
+                       name="ensemble_cnn")
 
 
 def two_class(p_real: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -228,13 +418,16 @@ def _combiner_scores(head: keras.Model, features: np.ndarray,
 
 def fit_combiner(ensemble: keras.Model, p_real: pd.DataFrame | np.ndarray, labels: np.ndarray,
                  epochs: int = 60, batch_size: int = 32, learning_rate: float = 1e-2,
-                 seed: int = 0) -> dict[str, float]:
+                 seed: int = 0, weight_decay: float = 0.0,
+                 label_smoothing: float = 0.0) -> dict[str, float]:
     """Train EnsembleCNN's combiner on the base models' predictions (for images they did not
     train on, e.g. the validation set); the frozen bases are not run again.
 
     ``epochs`` passes over the data run as one Keras epoch (a few hundred probabilities need
-    no per-epoch bookkeeping). Returns the loss and accuracy on that data before and after.
-    Used in 06 §3c and §7.
+    no per-epoch bookkeeping), so there is no plateau schedule or early stopping. Adam (AdamW
+    with ``weight_decay``) and cross-entropy with ``label_smoothing``, as
+    :func:`dflearn.models.compile_model`. Returns the loss (without smoothing) and accuracy on
+    that data before and after. Used in 06 §3c and §7.
     """
     import tensorflow as tf
 
@@ -248,8 +441,7 @@ def fit_combiner(ensemble: keras.Model, p_real: pd.DataFrame | np.ndarray, label
         raise EnsembleError(f"epochs and batch_size must be at least 1, got {epochs}, "
                             f"{batch_size}.")
     before = _combiner_scores(head, features, labels)
-    head.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                 loss=keras.losses.SparseCategoricalCrossentropy())
+    compile_model(head, learning_rate, weight_decay, label_smoothing=label_smoothing)
     keras.utils.set_random_seed(seed)
     data = (tf.data.Dataset.from_tensor_slices((features, labels))
             .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
@@ -286,18 +478,19 @@ def combiner_parts(ensemble: keras.Model, p_real: pd.DataFrame | np.ndarray,
 # --------------------------------------------------------------------------- judging
 
 
-def ensemble_table(p_real: Mapping[str, np.ndarray], labels: np.ndarray,
-                   reported: Mapping[str, float] = REPORTED) -> pd.DataFrame:
-    """One row per model or ensemble: loss, accuracy, per-class and macro scores, ROC-AUC,
-    and the reported accuracy where there is one, sorted by accuracy. Used in 06 §4 and §7."""
+def ensemble_table(p_real: Mapping[str, np.ndarray], labels: np.ndarray) -> pd.DataFrame:
+    """One row per model or ensemble: loss, accuracy with its 95% Wilson interval
+    (:func:`dflearn.study.accuracy_interval`), per-class and macro scores and ROC-AUC, sorted by
+    accuracy. Used in 06 §4 and §7."""
     labels = np.asarray(labels).astype(int)
     rows = {}
     for name, p in p_real.items():
         p = np.asarray(p, dtype=float)
         if p.shape != labels.shape:
             raise EnsembleError(f"{name!r} has {p.shape} predictions for {labels.shape} labels.")
-        rows[name] = {**probability_metrics(labels, p),
-                      "reported_accuracy": reported.get(name, np.nan)}
+        scores = probability_metrics(labels, p)
+        low, high = study.accuracy_interval(scores["accuracy"], len(labels))
+        rows[name] = {**scores, "accuracy_low": low, "accuracy_high": high}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     return table.sort_values("accuracy", ascending=False)
@@ -374,10 +567,11 @@ def compare_variants(train_variant: Callable[[str, int], np.ndarray], variants: 
     """Train every variant with every seed and compare test accuracy with the baseline.
 
     ``train_variant(variant, seed)`` trains one model and returns its test P(REAL). Returns one
-    row per variant: mean and standard deviation of accuracy over seeds, the mean difference
-    from ``baseline`` (default: the first variant) and, pooled over seeds, the images it gets
-    right that the baseline got wrong (``fixed``), the reverse (``broken``) and McNemar's p.
-    Used in 06 §6.
+    row per variant: mean and standard deviation of accuracy over seeds, the 95% Wilson
+    interval of the mean accuracy on the test images (:func:`dflearn.study.accuracy_interval`,
+    ``n`` = the number of labels), the mean difference from ``baseline`` (default: the first
+    variant) and, pooled over seeds, the images it gets right that the baseline got wrong
+    (``fixed``), the reverse (``broken``) and McNemar's p. Used in 06 §6.
     """
     if not variants or not seeds:
         raise EnsembleError("compare_variants needs at least one variant and one seed.")
@@ -394,7 +588,9 @@ def compare_variants(train_variant: Callable[[str, int], np.ndarray], variants: 
         fixed = int(sum(np.sum(r & ~b) for r, b in zip(right[v], right[baseline])))
         broken = int(sum(np.sum(~r & b) for r, b in zip(right[v], right[baseline])))
         spread = accuracy.std(ddof=1) if len(seeds) > 1 else np.nan
-        rows[v] = {"accuracy": accuracy.mean(), "accuracy_sd": spread,
+        low, high = study.accuracy_interval(float(accuracy.mean()), len(labels))
+        rows[v] = {"accuracy": accuracy.mean(), "accuracy_low": low, "accuracy_high": high,
+                   "accuracy_sd": spread,
                    "difference": float(np.mean(accuracy - base_acc)),
                    "fixed": fixed, "broken": broken, "mcnemar_p": mcnemar_p(fixed, broken),
                    "seeds": len(seeds)}
@@ -403,47 +599,76 @@ def compare_variants(train_variant: Callable[[str, int], np.ndarray], variants: 
     return table
 
 
-def _verdict(difference: float, p_value: float, alpha: float, positive: str,
-             negative: str) -> str:
-    """``positive``/``negative`` by the sign of ``difference`` when McNemar's p is below
-    ``alpha``, else "not significant"."""
-    if not p_value < alpha:
-        return f"not significant (McNemar p = {p_value:.2f})"
-    return positive if difference > 0 else negative
+def project_table(ours: Mapping[str, tuple[float, int]],
+                  keys: Mapping[str, str] = PROJECT_KEYS) -> pd.DataFrame:
+    """Our binary test accuracies (``{model: (accuracy, n)}``) with their 95% Wilson intervals,
+    beside the ensemble project's reported **5-class** accuracies of the same architectures
+    (:mod:`dflearn.study`, cited). Context only: different data, classes and chance level, so no
+    verdict compares the two columns. Used in 06 §4."""
+    rows = {}
+    for name, (accuracy, n) in ours.items():
+        low, high = study.accuracy_interval(accuracy, n)
+        entry = study.reported(keys[name]) if name in keys else None
+        rows[name] = {"ours (binary)": float(accuracy), "ours_low": low,
+                      "ours_high": high, "n": int(n),
+                      "project (5-class)": entry.value if entry else np.nan,
+                      "project source": f"{entry.where} ({keys[name]})" if entry else ""}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table
 
 
-def findings(table: pd.DataFrame, changes: pd.DataFrame, claims: pd.DataFrame,
-             ensemble: str = "EnsembleCNN", reported: Mapping[str, float] = REPORTED,
-             alpha: float = 0.05) -> pd.DataFrame:
-    """The ensemble project's findings beside this run's: one row per finding with what was
-    reported, what we measured and whether it holds here (by McNemar's test at ``alpha``).
+def findings(table: pd.DataFrame, n: int, augmentation: pd.DataFrame | None = None,
+             plateau: Mapping[str, tuple[float, int]] | None = None,
+             ensemble: str = "EnsembleCNN",
+             bases: Sequence[str] = ("ThreeCNN", "SkipConCNN")) -> pd.DataFrame:
+    """The project's claims about its own models, each judged among OUR models with
+    :func:`dflearn.study.judge_order` (Wilson intervals on ``n`` test images; never against the
+    project's 5-class numbers, which appear only as ``seed_number`` context):
 
-    ``table`` is :func:`ensemble_table`, ``changes`` :func:`error_changes` of the base models
-    against ``ensemble``, ``claims`` :func:`compare_variants` (its first row the baseline).
-    Used in 06 §6.
+    * the ensemble beats its best base model (93.44% vs 93.03% and 92.64%; the project's
+      number shown for our best base is its final, dilated ThreeCNN's or its SkipConCNN's);
+    * SkipConCNN beats ThreeCNN (92.64% vs 89.78%);
+    * with ``augmentation`` (:func:`compare_variants` over :data:`AUGMENTATIONS`, or those of
+      them it has): geometric augmentation beats none, and photometric augmentation hurts
+      (geometric beats geometric + photometric);
+    * with ``plateau`` (``{"(5, 0.5)": (acc, n), "(15, 0.8)": (acc, n)}``): ThreeCNN with the
+      kept plateau settings beats the unstable ones.
+
+    ``table`` is :func:`ensemble_table` (its rows include ``ensemble`` and ``bases``) on ``n``
+    test images.
+    Returns :func:`dflearn.study.findings_table`. Used in 06 §7.
     """
-    for name in (ensemble, *changes.index):
+    for name in (ensemble, *bases):
         if name not in table.index:
             raise EnsembleError(f"{name!r} is not in the table (rows: {list(table.index)}).")
-    ours = float(table.loc[ensemble, "accuracy"])
-    rows = []
-    if ensemble in reported:
-        level = reported[ensemble]
-        rows.append({"finding": f"{ensemble} accuracy", "reported": f"{100 * level:.1f}%",
-                     "ours": f"{100 * ours:.1f}%",
-                     "holds here": "yes" if ours >= level else
-                     f"no: {100 * (level - ours):.1f} points lower"})
-    best = max(changes.index, key=lambda name: table.loc[name, "accuracy"])
-    row = changes.loc[best]
-    gain = ours - float(table.loc[best, "accuracy"])
-    rows.append({"finding": f"{ensemble} beats its best base model", "reported": "yes",
-                 "ours": f"{100 * gain:+.1f} points vs {best} ({int(row['fixed'])} fixed, "
-                         f"{int(row['broken'])} broken)",
-                 "holds here": _verdict(gain, row["mcnemar_p"], alpha, "yes", "no: it is worse")})
-    for variant, row in claims.iloc[1:].iterrows():
-        rows.append({"finding": f"{variant} can hurt", "reported": "yes",
-                     "ours": f"{100 * row['difference']:+.1f} points over {int(row['seeds'])} "
-                             f"seed(s)",
-                     "holds here": _verdict(-row["difference"], row["mcnemar_p"], alpha,
-                                            "yes: it hurts", "no: it helps")})
-    return pd.DataFrame(rows).set_index("finding")
+    if int(n) != n or n < 1:
+        raise EnsembleError(f"n is the number of test images, got {n!r}.")
+    acc = table["accuracy"]
+    best = max(bases, key=lambda name: acc[name])
+    verdicts = [
+        study.judge_order(ensemble, acc[ensemble], n, best, acc[best], n,
+                          seed_a=study.value(PROJECT_KEYS["EnsembleCNN"]),
+                          seed_b=study.value(PROJECT_KEYS[
+                              "ThreeCNN (dilated)" if best == "ThreeCNN" else best]),
+                          finding=f"{ensemble} beats its best base model ({best} here)")]
+    if "SkipConCNN" in bases and "ThreeCNN" in bases:
+        verdicts.append(study.judge_order(
+            "SkipConCNN", acc["SkipConCNN"], n, "ThreeCNN", acc["ThreeCNN"], n,
+            seed_a=study.value(PROJECT_KEYS["SkipConCNN"]),
+            seed_b=study.value(PROJECT_KEYS["ThreeCNN"]),
+            finding="SkipConCNN (residual connections) beats ThreeCNN"))
+    if augmentation is not None:
+        a = augmentation["accuracy"]
+        none, geo, photo = AUGMENTATIONS
+        for other, finding in ((none, "geometric augmentation improves accuracy"),
+                               (photo, "photometric augmentation degrades accuracy")):
+            if geo in a and other in a:
+                verdicts.append(study.judge_order(geo, a[geo], n, other, a[other], n,
+                                                  finding=finding))
+    if plateau is not None:
+        kept, unstable = (f"plateau {KEPT_PLATEAU}", f"plateau {UNSTABLE_PLATEAU}")
+        verdicts.append(study.judge_order(
+            kept, *plateau[kept], unstable, *plateau[unstable],
+            finding=f"ThreeCNN: plateau {KEPT_PLATEAU} beats {UNSTABLE_PLATEAU}"))
+    return study.findings_table(verdicts)

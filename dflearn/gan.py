@@ -12,7 +12,13 @@ Lesson module of 09; imports only the core.
 * :class:`GANMonitor` / :func:`train_gan`: per-step losses and gradient norms, and a grid of
   samples from fixed noise after every epoch, within a number of steps and a time budget;
 * :func:`generate` / :func:`fake_dataset`: fresh fakes, as images or as an all-FAKE dataset for
-  the course's detectors.
+  the course's detectors;
+* :data:`TABLE1_ROWS` / :func:`train_ablation`: the GAN project's Table 1 as an ablation grid
+  (baseline, label smoothing, TTUR, WGAN-GP, WGAN-GP + TTUR at both rate pairs), with
+  :func:`plot_ablation_gradients`, :func:`table1_comparison` and :func:`ordering_summary`;
+* :func:`discriminator_model` / :func:`discriminator_study`: the project's Table 3 detectors
+  (Models 1-6) trained with :func:`dflearn.training.fit`;
+* :func:`load_saved_detectors`: other notebooks' saved detectors, with where they came from.
 
 Generated images are in [-1, 1] (tanh); :func:`to_uint8` turns them into 0-255 pixels.
 """
@@ -31,11 +37,15 @@ import pandas as pd
 import tensorflow as tf
 from keras import layers, ops
 
+from dflearn.backbones import IMAGENET, load_backbone
 from dflearn.data import FAKE, Dataset
 from dflearn.images import check_images
-from dflearn.models import scaled
+from dflearn.layers import BackbonePreprocess
+from dflearn.metrics import evaluate
+from dflearn.models import classifier_head, image_input, scaled
 from dflearn.plots import image_grid
-from dflearn.training import TimeBudget
+from dflearn.splits import balanced_subset
+from dflearn.training import TimeBudget, fit
 
 LOSSES = ("bce", "wgan-gp")
 STEP_COLUMNS = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_fake",
@@ -99,9 +109,11 @@ def discriminator(width: float = 1.0, image_size: int = 32) -> keras.Model:
     return keras.Model(images, logit, name="discriminator")
 
 
-def gan_optimizers(loss: str = "bce", d_learning_rate: float = 4e-4, g_learning_rate: float = 1e-4
+def gan_optimizers(loss: str = "bce", d_learning_rate: float = 1e-4, g_learning_rate: float = 1e-4
                    ) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
-    """TTUR: Adam for the discriminator at a higher learning rate than for the generator.
+    """Adam for the discriminator and for the generator, each at its own learning rate (the
+    GAN project's base rate 1e-4 for both by default; TTUR sets two different rates, see
+    :data:`TABLE1_ROWS`).
 
     Betas follow the papers: (0.5, 0.999) for the DCGAN loss (Radford et al.), (0.0, 0.9) for
     WGAN-GP (Gulrajani et al.). Used in 09 §2 (the training step).
@@ -110,6 +122,11 @@ def gan_optimizers(loss: str = "bce", d_learning_rate: float = 4e-4, g_learning_
     beta_1, beta_2 = (0.5, 0.999) if loss == "bce" else (0.0, 0.9)
     return (keras.optimizers.Adam(d_learning_rate, beta_1=beta_1, beta_2=beta_2),
             keras.optimizers.Adam(g_learning_rate, beta_1=beta_1, beta_2=beta_2))
+
+
+def _check_smoothing(label_smoothing: float) -> None:
+    if not 0 <= label_smoothing < 0.5:
+        raise GANConfigError(f"label_smoothing must be in [0, 0.5), got {label_smoothing!r}.")
 
 
 def _check_loss(loss: str) -> None:
@@ -139,8 +156,7 @@ class GAN(keras.Model):
                  seed: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
         _check_loss(loss)
-        if not 0 <= label_smoothing < 0.5:
-            raise GANConfigError(f"label_smoothing must be in [0, 0.5), got {label_smoothing!r}.")
+        _check_smoothing(label_smoothing)
         if critic_steps < 1:
             raise GANConfigError(f"critic_steps must be at least 1, got {critic_steps!r}.")
         if generator.output_shape[1:] != discriminator.input_shape[1:]:
@@ -150,6 +166,9 @@ class GAN(keras.Model):
         self.discriminator = discriminator
         self.loss_name = loss
         self.label_smoothing = float(label_smoothing)
+        # a variable, so a traced training step can be reused with another smoothing
+        self.smoothing = keras.Variable(self.label_smoothing, trainable=False,
+                                        name="label_smoothing")
         self.gp_weight = float(gp_weight)
         self.critic_steps = int(critic_steps)
         self.latent_dim = int(generator.input_shape[-1])
@@ -162,6 +181,12 @@ class GAN(keras.Model):
         defaults = gan_optimizers(self.loss_name)
         self.d_optimizer = d_optimizer or defaults[0]
         self.g_optimizer = g_optimizer or defaults[1]
+
+    def set_label_smoothing(self, label_smoothing: float) -> None:
+        """Change the one-sided label smoothing (BCE only) without retracing the step."""
+        _check_smoothing(label_smoothing)
+        self.label_smoothing = float(label_smoothing)
+        self.smoothing.assign(self.label_smoothing)
 
     def call(self, noise: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Generated images for a batch of noise vectors."""
@@ -188,7 +213,7 @@ class GAN(keras.Model):
         real_out = self.discriminator(real, training=True)
         fake_out = self.discriminator(fake, training=True)
         if self.loss_name == "bce":
-            target = ops.full_like(real_out, 1.0 - self.label_smoothing)  # one-sided smoothing
+            target = ops.ones_like(real_out) * (1.0 - self.smoothing)  # one-sided smoothing
             loss = _bce(target, real_out) + _bce(ops.zeros_like(fake_out), fake_out)
             penalty = ops.zeros(())
             d_real, d_fake = ops.mean(ops.sigmoid(real_out)), ops.mean(ops.sigmoid(fake_out))
@@ -230,10 +255,10 @@ class GAN(keras.Model):
 
 
 def build_gan(latent_dim: int = 64, width: float = 1.0, image_size: int = 32, loss: str = "bce",
-              d_learning_rate: float = 4e-4, g_learning_rate: float = 1e-4, seed: int = 0,
+              d_learning_rate: float = 1e-4, g_learning_rate: float = 1e-4, seed: int = 0,
               **options: Any) -> GAN:
-    """A compiled :class:`GAN` with fresh networks and TTUR optimizers (``options`` go to GAN).
-    Used in 09 §2 (DCGAN) and §4 (WGAN-GP)."""
+    """A compiled :class:`GAN` with fresh networks and one Adam per network at its own learning
+    rate (``options`` go to GAN). Used in 09 §2 and §3 (by :func:`train_ablation`)."""
     gan = GAN(generator(latent_dim, width, image_size), discriminator(width, image_size),
               loss=loss, seed=seed, **options)
     gan.compile(*gan_optimizers(loss, d_learning_rate, g_learning_rate))
@@ -428,3 +453,342 @@ def plot_epoch_grids(run: GANRun,
     n = len(run.grids[0])
     titles = [f"epoch {e + 1}" if j == 0 else "" for e in range(len(run.grids)) for j in range(n)]
     return image_grid(np.concatenate(run.grids), titles=titles, ncols=n, title=title)
+
+
+# --------------------------------------------------------------------------- Table 1: the ablation
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One row of the GAN project's Table 1: its label there, the key of its FID in
+    :mod:`dflearn.study` (``gan/table1/<key>/fid``), the loss, one-sided label smoothing and the
+    two learning rates. Used in 09 §3 (the ablation grid)."""
+
+    name: str
+    key: str
+    loss: str = "bce"
+    label_smoothing: float = 0.0
+    g_learning_rate: float = 1e-4
+    d_learning_rate: float = 1e-4
+
+    @property
+    def rates(self) -> str:
+        """``G 1e-04 / D 1e-05``: the two learning rates."""
+        return f"G {self.g_learning_rate:.0e} / D {self.d_learning_rate:.0e}"
+
+
+# The project's base rate is 1e-4 for both networks; its TTUR rows use 1e-4 (G) / 1e-5 (D), and
+# for WGAN-GP also 1e-4 (G) / 3e-4 (D), which Table 1 prints as "3e-4, 1e-4". The report does
+# not give the label-smoothing epsilon: we use 0.1.
+TABLE1_ROWS: tuple[AblationRow, ...] = (
+    AblationRow("Baseline", "baseline"),
+    AblationRow("Baseline + LS", "baseline_ls", label_smoothing=0.1),
+    AblationRow("Baseline + TTUR", "baseline_ttur", d_learning_rate=1e-5),
+    AblationRow("WGAN-GP", "wgan_gp", loss="wgan-gp"),
+    AblationRow("WGAN TTUR 1e-4, 1e-5", "wgan_ttur_1e-4_1e-5", loss="wgan-gp",
+                d_learning_rate=1e-5),
+    AblationRow("WGAN TTUR 3e-4, 1e-4", "wgan_ttur_3e-4_1e-4", loss="wgan-gp",
+                d_learning_rate=3e-4),
+)
+
+
+@dataclass
+class AblationResult:
+    """A trained row of the ablation: its settings, the GAN and what training logged."""
+
+    row: AblationRow
+    gan: GAN
+    run: GANRun
+
+
+def restart(model: GAN, initial: list[np.ndarray], row: AblationRow) -> None:
+    """Put ``model`` back into the state ``initial`` (its variables' values when freshly built:
+    weights, BatchNorm statistics and the noise seed), with fresh optimizer moments and step
+    counts, ``row``'s learning rates and label smoothing. Its traced training step is reused:
+    training it again costs no second trace. Used in 09 §3 (by :func:`train_ablation`)."""
+    if row.loss != model.loss_name:
+        raise GANConfigError(f"Row {row.name!r} needs loss {row.loss!r}, the GAN has "
+                             f"{model.loss_name!r}.")
+    for variable, value in zip(model.variables, initial, strict=True):
+        variable.assign(value)
+    for optimizer, rate in ((model.d_optimizer, row.d_learning_rate),
+                            (model.g_optimizer, row.g_learning_rate)):
+        for variable in optimizer.variables:
+            variable.assign(ops.zeros_like(variable))
+        optimizer.learning_rate = rate
+    model.set_label_smoothing(row.label_smoothing)
+
+
+def _snapshot(model: GAN, build: Mapping[str, Any]) -> GAN:
+    """A new, untrained-then-overwritten GAN holding a copy of ``model``'s two networks."""
+    copy = build_gan(**build, loss=model.loss_name, label_smoothing=model.label_smoothing,
+                     critic_steps=model.critic_steps)
+    copy.generator.set_weights(model.generator.get_weights())
+    copy.discriminator.set_weights(model.discriminator.get_weights())
+    return copy
+
+
+def train_ablation(images: np.ndarray, rows: tuple[AblationRow, ...] = TABLE1_ROWS, *,
+                   steps: int, wgan_steps: int | None = None, epochs: int = 4,
+                   batch_size: int = 64, latent_dim: int = 64, width: float = 1.0,
+                   critic_steps: int = 1, seed: int = 0, time_budget: float | None = None,
+                   verbose: bool = True) -> dict[str, AblationResult]:
+    """Train one GAN per row from the same initial weights and seed on the same real images:
+    ``steps`` generator steps for the BCE rows and ``wgan_steps`` (default ``steps``) for the
+    WGAN-GP rows, whose every step also makes ``critic_steps`` critic updates. Prints one line
+    per row.
+
+    Rows with the same loss share one GAN object, :func:`restart`-ed before each row, so its
+    training step is traced once per loss rather than once per row (tracing takes seconds, a
+    few dozen steps far less); each result holds a copy of its row's trained networks.
+    Used in 09 §3 (Table 1's ablation).
+    """
+    results: dict[str, AblationResult] = {}
+    build = {"latent_dim": latent_dim, "width": width, "image_size": int(images.shape[1]),
+             "seed": seed}
+    shared: dict[str, tuple[GAN, list[np.ndarray]]] = {}
+    for row in rows:
+        wgan = row.loss == "wgan-gp"
+        if row.loss not in shared:
+            keras.utils.set_random_seed(seed)
+            model = build_gan(**build, loss=row.loss, critic_steps=critic_steps if wgan else 1)
+            shared[row.loss] = (model, [np.array(v) for v in model.variables])
+        model, initial = shared[row.loss]
+        restart(model, initial, row)
+        run = train_gan(model, images, (wgan_steps or steps) if wgan else steps, epochs=epochs,
+                        batch_size=batch_size, seed=seed, time_budget=time_budget)
+        if verbose:
+            print(f"{row.name:<22} {row.rates}: {run.summary()}")
+        results[row.name] = AblationResult(row, _snapshot(model, build), run)
+    return results
+
+
+def plot_ablation_gradients(results: Mapping[str, AblationResult], window: int = 5,
+                            title: str = "Gradient norms per Table 1 row") -> plt.Figure:
+    """One panel per ablation row: the global L2 gradient norm of the generator and of the
+    discriminator per generator step (log scale, moving average over ``window`` steps), as the
+    project's Figure 3 tracks its generators' gradients. Used in 09 §4."""
+    if not results:
+        raise ValueError("No ablation results to plot.")
+    ncols = min(3, len(results))
+    nrows = math.ceil(len(results) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False,
+                             sharex=True)
+    columns = (("g_grad_norm", "generator"), ("d_grad_norm", "discriminator"))
+    for ax, (name, result) in zip(axes.flat, results.items()):
+        steps = result.run.steps
+        for i, (column, label) in enumerate(columns):
+            ax.plot(steps.index, _smooth(steps[column], window), color=f"C{i}", label=label)
+        ax.set_yscale("log")
+        ax.set(title=f"{name} ({result.row.rates})", xlabel="generator step",
+               ylabel="gradient L2 norm (log)")
+        ax.title.set_fontsize(9)
+    for ax in list(axes.flat)[len(results):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def table1_comparison(results: Mapping[str, AblationResult], distances: pd.Series
+                      ) -> pd.DataFrame:
+    """The project's FID of each row (:mod:`dflearn.study`, Table 1) beside our Fréchet
+    distance (``distances``: row name -> value, named after its feature space), with both
+    rankings (1 = lowest distance = best). Used in 09 §5 (Table 1 beside ours)."""
+    from dflearn import study
+
+    names = [n for n in results if n in distances.index]
+    if not names:
+        raise ValueError(f"None of the ablation rows {list(results)} has a distance.")
+    table = pd.DataFrame({
+        "rates": [results[n].row.rates for n in names],
+        "project_fid": [study.value(f"gan/table1/{results[n].row.key}/fid") for n in names],
+        f"our {distances.name}": [float(distances[n]) for n in names]}, index=names)
+    table.index.name = "Table 1 row"
+    table["project_rank"] = table["project_fid"].rank(method="min").astype(int)
+    table["our_rank"] = table[f"our {distances.name}"].rank(method="min").astype(int)
+    return table
+
+
+def ordering_summary(table: pd.DataFrame, baseline: str = "Baseline",
+                     wgan: str = "WGAN-GP") -> dict[str, Any]:
+    """How our ordering of the ablation rows compares with the project's (``table`` from
+    :func:`table1_comparison`): Spearman's rank correlation, whether the orderings are the
+    same, and whether WGAN-GP has the lower distance than the baseline in each. Distances, not
+    accuracies: no interval, so this reports orderings and does not judge. Used in 09 §5."""
+    from scipy.stats import spearmanr
+
+    ours = table[[c for c in table.columns if c.startswith("our ") and c != "our_rank"][0]]
+    rho = float(spearmanr(table["project_fid"], ours).statistic)
+    project_order = list(table["project_fid"].sort_values(kind="stable").index)
+    our_order = list(ours.sort_values(kind="stable").index)
+    return {"spearman_rho": rho, "same_ordering": project_order == our_order,
+            "project_order": project_order, "our_order": our_order,
+            "project_wgan_beats_baseline": bool(table.loc[wgan, "project_fid"]
+                                                < table.loc[baseline, "project_fid"]),
+            "our_wgan_beats_baseline": bool(ours[wgan] < ours[baseline])}
+
+
+def describe_ordering(summary: Mapping[str, Any]) -> str:
+    """Two sentences from :func:`ordering_summary`: same or different ordering, and the
+    WGAN-GP vs baseline comparison in both. Used in 09 §5."""
+    same = ("the same ordering as" if summary["same_ordering"]
+            else "a different ordering from")
+    theirs = "beats" if summary["project_wgan_beats_baseline"] else "does not beat"
+    ours = "beats" if summary["our_wgan_beats_baseline"] else "does not beat"
+    return (f"Our distances put the {len(summary['our_order'])} rows in {same} the "
+            f"project's FIDs (Spearman rho = {summary['spearman_rho']:.2f}; ours, best first: "
+            f"{', '.join(summary['our_order'])}). In the project WGAN-GP {theirs} the baseline; "
+            f"on our data it {ours} it.")
+
+
+# --------------------------------------------------------------------------- Table 3: discriminators
+
+# The project's Table 3 models we build (4 is Model 3 with a changed dropout: no face crops here).
+DISCRIMINATOR_MODELS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+# The report gives no filter counts nor the changed dropout rates: these are ours.
+CONV_FILTERS: tuple[int, ...] = (32, 64, 128)
+# conv-block dropout (None: none), dense layers, dense dropout, L2 factor per model 1-5.
+_CNN_PLANS: Mapping[int, tuple[float | None, tuple[int, ...], float, float]] = {
+    1: (None, (128,), 0.5, 0.0),
+    2: (0.25, (128,), 0.5, 0.0),
+    3: (0.25, (128, 64), 0.4, 0.0),
+    4: (0.25, (128, 64), 0.3, 0.0),
+    5: (0.25, (128, 64), 0.3, 0.01),
+}
+
+
+def _conv_block(x: keras.KerasTensor, filters: int, name: str,
+                regularizer: keras.regularizers.Regularizer | None) -> keras.KerasTensor:
+    """Conv2D 3x3 with ReLU -> BatchNorm -> 2x2 max-pooling (the project's Model 1 block)."""
+    x = layers.Conv2D(filters, 3, padding="same", activation="relu",
+                      kernel_regularizer=regularizer, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def _discriminator_cnn(k: int, input_size: int, width: float) -> keras.Model:
+    """Models 1-5: two (1, 2) or three (3-5) conv blocks, Flatten, Dense ReLU layers with
+    dropout, a sigmoid P(REAL); Model 5 puts L2 0.01 on every layer but the output."""
+    conv_dropout, dense_units, dense_dropout, l2 = _CNN_PLANS[k]
+    regularizer = keras.regularizers.L2(l2) if l2 else None
+    inputs, x = image_input(input_size)
+    for i, filters in enumerate(CONV_FILTERS[:2 if k <= 2 else 3], start=1):
+        x = _conv_block(x, scaled(filters, width), f"conv{i}", regularizer)
+    if conv_dropout:
+        x = layers.Dropout(conv_dropout, name="conv_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense_units, start=1):
+        x = layers.Dense(scaled(units, width), activation="relu", kernel_regularizer=regularizer,
+                         name=f"dense{i}")(x)
+        x = layers.Dropout(dense_dropout, name=f"dense{i}_dropout")(x)
+    return keras.Model(inputs, classifier_head(x, "sigmoid"), name=f"model_{k}")
+
+
+def _discriminator_resnet50(input_size: int, resnet_size: int, weights: str | None
+                            ) -> keras.Model:
+    """Model 6: a frozen ResNet50 (no top) -> GAP -> Dense 256 ReLU -> Dropout 0.5 -> sigmoid.
+    Images are upsized to ``resnet_size`` and get ResNet50's own preprocessing."""
+    base, used = load_backbone("resnet50", resnet_size, weights)
+    base.trainable = False
+    inputs = keras.Input(shape=(input_size, input_size, 3), name="image")
+    x = inputs
+    if resnet_size != input_size:
+        x = layers.Resizing(resnet_size, resnet_size, name="upsize")(x)
+    x = BackbonePreprocess("resnet50", name="resnet50_preprocess")(x)
+    x = base(x, training=False)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(256, activation="relu", name="dense256")(x)
+    x = layers.Dropout(0.5, name="dense256_dropout")(x)
+    name = "model_6_resnet50" + ("" if used == IMAGENET else "_random_init")
+    return keras.Model(inputs, classifier_head(x, "sigmoid"), name=name)
+
+
+def discriminator_model(k: int, input_size: int = 32, width: float = 1.0,
+                        weights: str | None = IMAGENET, resnet_size: int = 224) -> keras.Model:
+    """The GAN project's discriminator Model ``k`` (Table 3) for ``input_size`` images of 0-255
+    pixels, with a 1-unit sigmoid P(REAL). 1: two conv blocks (Conv ReLU, BatchNorm,
+    max-pooling), Dense 128, Dropout 0.5; 2: + Dropout 0.25 after the conv blocks (trained with
+    augmentation); 3: a third conv block and a second Dense layer (trained with learning-rate
+    decay); 4: Model 3 with a lower dense dropout; 5: Model 4 with L2 0.01 on every layer but
+    the output; 6: frozen ResNet50 with ``weights`` (offline: random init, said in one line).
+    ``width`` scales the filters and units of 1-5. Used in 09 §7."""
+    if k not in DISCRIMINATOR_MODELS:
+        raise GANConfigError(f"Table 3 has models {DISCRIMINATOR_MODELS}, not {k!r}.")
+    if k == 6:
+        return _discriminator_resnet50(input_size, resnet_size, weights)
+    return _discriminator_cnn(k, input_size, width)
+
+
+def discriminator_fit_options(k: int, epochs: int, extra_epochs: int = 5,
+                              resnet_epochs: int = 8) -> dict[str, Any]:
+    """How Model ``k`` is trained (arguments of :func:`dflearn.training.fit`): augmentation from
+    Model 2 to 5, learning-rate decay (cosine) from Model 3 on, ``extra_epochs`` more for
+    Model 5 ("5 more epochs than usual") and ``resnet_epochs`` for Model 6. Used in 09 §7."""
+    if k not in DISCRIMINATOR_MODELS:
+        raise GANConfigError(f"Table 3 has models {DISCRIMINATOR_MODELS}, not {k!r}.")
+    return {"epochs": resnet_epochs if k == 6 else epochs + (extra_epochs if k == 5 else 0),
+            "augment": 2 <= k <= 5, "photometric": 2 <= k <= 5,
+            "schedule": "cosine" if k >= 3 else None, "patience": 0}
+
+
+def discriminator_study(splits: Any, models: tuple[int, ...] = DISCRIMINATOR_MODELS, *,
+                        epochs: int = 10, extra_epochs: int = 5, resnet_epochs: int = 8,
+                        batch_size: int = 64, width: float = 1.0, weights: str | None = IMAGENET,
+                        resnet_size: int = 224, seed: int = 0, time_budget: float | None = None,
+                        run_eagerly: bool = False, train_per_class: int | None = None
+                        ) -> pd.DataFrame:
+    """Train each Table 3 model on ``splits.train`` (``train_per_class`` images per class of
+    it when given; validated on ``splits.val``) with
+    :func:`dflearn.training.fit` and measure it on ``splits.test``: accuracy, loss, precision
+    and recall (FAKE positive, as the project defines them), each beside the project's value
+    from :mod:`dflearn.study`. Prints one line per model. Used in 09 §7."""
+    from dflearn import study
+
+    rows = []
+    size = int(splits.train.images.shape[1])
+    train = balanced_subset(splits.train, train_per_class, seed) if train_per_class \
+        else splits.train
+    for k in models:
+        keras.utils.set_random_seed(seed)
+        model = discriminator_model(k, size, width, weights, resnet_size)
+        options = discriminator_fit_options(k, epochs, extra_epochs, resnet_epochs)
+        result = fit(model, train, splits.val, batch_size=batch_size, seed=seed,
+                     time_budget=time_budget, run_eagerly=run_eagerly, **options)
+        print(f"Model {k} ({model.name}, {model.count_params():,} parameters): "
+              f"{result.summary()}")
+        ours = evaluate(model, splits.test)
+        row: dict[str, Any] = {"model": f"Model {k}", "network": model.name,
+                               "test_images": len(splits.test.labels)}
+        for metric, column in (("accuracy", "accuracy"), ("loss", "loss"),
+                               ("precision", "precision_FAKE"), ("recall", "recall_FAKE")):
+            row[f"project_{metric}"] = study.value(f"gan/table3/model_{k}/{metric}")
+            row[f"our_{metric}"] = float(ours[column])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+# --------------------------------------------------------------------------- saved detectors
+
+
+def load_saved_detectors(session: Any, saved: Mapping[str, str]) -> dict[str, keras.Model]:
+    """The saved course models among ``saved`` (label -> artifact name), each with the line
+    :func:`dflearn.artifacts.load_or_train` prints (``loaded 05_grid_best (trained by
+    05_age_classifier_grid, ...)``) or one saying it is absent. Nothing is trained or saved.
+    Used in 09 §6."""
+    from dflearn import artifacts
+
+    found: dict[str, keras.Model] = {}
+    for label, name in saved.items():
+        if not artifacts.model_path(session, name).exists():
+            print(f"{name}: not saved under profile '{session.profile.name}' (its notebook "
+                  f"saves it), skipped")
+            continue
+        found[label], how = artifacts.load_or_train(session, name, _never_train, save=False)
+        print(how)
+    return found
+
+
+def _never_train() -> keras.Model:
+    raise GANConfigError("load_saved_detectors only loads models that are saved.")

@@ -39,9 +39,6 @@ from dflearn.training import fit
 
 CONV_STAGES: tuple[int, ...] = (2, 3, 4)
 DENSE_HEADS: tuple[tuple[int, ...], ...] = ((2,), (512, 2), (512, 512, 2), (1024, 512, 256, 2))
-# The study's lowest and highest validation accuracy across its grid (Fig. 3).
-STUDY_ACCURACY_RANGE = (study.value("study/grid_worst/accuracy"),
-                        study.value("study/grid_best/accuracy"))
 BEST_MODEL = "05_grid_best"   # the artifact name notebooks 06 and 07 load
 RESULTS_FILE = "05_grid_results.json"
 RESULTS_VERSION = 1
@@ -266,7 +263,7 @@ def train_grid(specs: Sequence[GridSpec], splits: Splits, plan: GridPlan, path: 
 
 
 def grid_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """The study's Figure 2 table: one row per model, test accuracy, loss, macro precision and
+    """Our version of the study's Fig. 2 table: one row per model, test accuracy, loss, macro precision and
     recall, per-class F1, plus validation accuracy, parameters and training seconds.
 
     Used in 05 §5 (the table)."""
@@ -282,36 +279,173 @@ def grid_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     return table
 
 
-def study_comparison(table: pd.DataFrame,
-                     reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> pd.DataFrame:
-    """Our lowest, highest and spread of test accuracy over the grid beside the study's.
-
-    Used in 05 §5 (the table)."""
-    ours = table["accuracy"].astype(float)
-    low, high = reported
-    return pd.DataFrame({"lowest": [ours.min(), low], "highest": [ours.max(), high],
-                         "spread": [ours.max() - ours.min(), high - low]},
-                        index=pd.Index(["ours", "study (Figure 2)"], name="test accuracy"))
+def study_label(name: str) -> str:
+    """A grid model's name as the study's Fig. 2 prints it: ``4conv_512-512-2`` ->
+    ``4 convolution [512, 512, 2]``. Used in 05 §5 and §6."""
+    stage, _, head = name.partition("_")
+    return f"{stage.replace('conv', '')} convolution [{head.replace('-', ', ')}]"
 
 
-def findings_text(table: pd.DataFrame, reported: tuple[float, float] = STUDY_ACCURACY_RANGE) -> str:
-    """Which of the study's grid findings hold in ``table``: the accuracy range, and whether the
-    choice of head or of depth moves accuracy more (mean range across rows vs columns).
+def study_best_and_worst() -> tuple[str, str]:
+    """The study's best and worst grid model by Fig. 2's validation accuracy (its Fig. 3 shows
+    their confusion matrices): ``4conv_512-512-2`` and ``2conv_2``. Used in 05 §6."""
+    ranked = sorted(study.GRID_MODELS, key=lambda n: study.value(f"study/grid/{n}/accuracy"))
+    return ranked[-1], ranked[0]
 
-    Used in 05 §5 (the table: which findings hold)."""
-    low, high = reported
-    ours = table["accuracy"].astype(float)
-    by_stage = table.groupby("conv_layers")["accuracy"].mean()
-    by_head = table.groupby("head", sort=False)["accuracy"].mean()
-    inside = low <= ours.min() and ours.max() <= high
-    spread = ours.max() - ours.min()
-    return (f"Our grid spans {ours.min():.1%} to {ours.max():.1%} (the study: {low:.1%} to "
-            f"{high:.1%}), so {'our range falls inside' if inside else 'our range does not match'} "
-            f"the study's; it spans {100 * spread:.1f} percentage points against the study's "
-            f"{100 * (high - low):.1f}. Averaged over heads, depth moves accuracy by "
-            f"{100 * (by_stage.max() - by_stage.min()):.1f} points (best: {by_stage.idxmax()} "
-            f"conv layers); averaged over depths, the head moves it by "
-            f"{100 * (by_head.max() - by_head.min()):.1f} points (best: {by_head.idxmax()}).")
+
+def study_comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """The study's Fig. 2 beside ours, one row per grid model in ``table``'s order (a model
+    Fig. 2 lacks gets NaN on the study's side): the study's validation accuracy, our test and validation accuracy, and our
+    test accuracy minus the study's in percentage points.
+
+    Used in 05 §5 (recorded as ``05/vs_study``)."""
+    names = list(table.index)
+    seed = {n: study.value(f"study/grid/{n}/accuracy") if n in study.GRID_MODELS
+            else float("nan") for n in names}
+    frame = pd.DataFrame({
+        "study (Fig. 2)": [study_label(n) for n in names],
+        "study val accuracy (Fig. 2)": [seed[n] for n in names],
+        "ours: test accuracy": table.loc[names, "accuracy"].astype(float).to_numpy(),
+        "ours: val accuracy": table.loc[names, "val_accuracy"].astype(float).to_numpy()},
+        index=pd.Index(names, name="model"))
+    frame["test - study (points)"] = 100 * (frame["ours: test accuracy"]
+                                            - frame["study val accuracy (Fig. 2)"])
+    return frame
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _mean_by(table: pd.DataFrame, column: str, value: Any) -> float:
+    return float(table.loc[table[column] == value, "accuracy"].astype(float).mean())
+
+
+def stage_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean accuracy per conv stage over its heads: the study's (Fig. 2, validation) and ours
+    (test), with the change from the previous stage in points. Used in 05 §5 (does the grid's
+    mean accuracy rise from 2 to 4 conv stages?)."""
+    rows = {}
+    for stage in sorted({int(s) for s in table["conv_layers"]}):
+        names = [n for n in study.GRID_MODELS if n.startswith(f"{stage}conv_")]
+        rows[stage] = {
+            "study mean val accuracy (Fig. 2)":
+                float(np.mean([study.value(f"study/grid/{n}/accuracy") for n in names]))
+                if names else float("nan"),
+            "ours: mean test accuracy": _mean_by(table, "conv_layers", stage),
+            "models": int((table["conv_layers"] == stage).sum())}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "conv_layers"
+    for who in ("study mean val accuracy (Fig. 2)", "ours: mean test accuracy"):
+        frame[f"{who.split(':')[0].split(' mean')[0]}: change (points)"] = 100 * frame[who].diff()
+    return frame
+
+
+def stage_trend_line(means: pd.DataFrame) -> str:
+    """One line from :func:`stage_means`: does our mean accuracy rise from the shallowest to the
+    deepest conv stage, and does the study's (Fig. 2)? Used in 05 §5."""
+    lo, hi = means.index.min(), means.index.max()
+    parts = []
+    for who, column in (("our mean test accuracy", "ours: mean test accuracy"),
+                        ("the study's mean validation accuracy (Fig. 2)",
+                         "study mean val accuracy (Fig. 2)")):
+        a, b = float(means.loc[lo, column]), float(means.loc[hi, column])
+        if not (np.isfinite(a) and np.isfinite(b)):
+            continue
+        trend = "rises" if b > a else "falls" if b < a else "stays"
+        parts.append(f"{who} {trend} from {lo} to {hi} conv layers ({a:.4f} -> {b:.4f}, "
+                     f"{100 * (b - a):+.1f} points)")
+    return "; ".join(parts) + " (see 05/findings for whether ours is more than noise)."
+
+
+# The study's claims about its grid, quoted exactly (abstract and Results / Conclusion).
+CLAIM_DEPTH = ("Increasing the number of convolutions in the modified age-classification model "
+               "roughly improved accuracy.")
+CLAIM_NODES = ("The age classifier model had accuracies that approximately increased with the "
+               "number of nodes and number of convolutional layers.")
+CLAIM_BEST = ("The model with the highest accuracy for the age classifier was the 4 convolution "
+              "[512, 512, 2]")
+CLAIM_WORST = ("the model with the lowest accuracy for the age classifier was 2 convolution [2]")
+
+
+def grid_findings(table: pd.DataFrame, n_test: int) -> list[study.Verdict]:
+    """The study's grid claims judged on our test accuracies (``n_test`` images per model) with
+    :mod:`dflearn.study`'s rule.
+
+    * Depth: the mean over the 4-conv heads against the mean over the 2-conv heads
+      (:func:`dflearn.study.judge_order`), and the ranking 4 > 3 > 2 conv stages. A mean over
+      four models that all saw the *same* ``n_test`` images is not a measurement on
+      ``4 * n_test`` independent images (their errors fall on the same images), so we give it
+      ``n = n_test``, the conservative choice: its interval is as wide as one model's.
+    * Nodes: the mean of the largest head against the mean of the ``[2]`` head, same ``n``.
+    * Best and worst: "4 convolution [512, 512, 2] is the best" holds only if it beats our
+      strongest other model; "2 convolution [2] is the worst" only if our weakest other model
+      beats it; and Fig. 3's 92.36% / 86.17% against our accuracy of those two models
+      (:func:`dflearn.study.judge_value`).
+
+    The study's side shows Fig. 2's validation accuracies (means of Fig. 2 for the stages and
+    heads). Used in 05 §5 (recorded as ``05/findings``)."""
+    acc = table["accuracy"].astype(float)
+    verdicts = []
+    stages = sorted({int(s) for s in table["conv_layers"]})
+    seed_stage = stage_means(table)["study mean val accuracy (Fig. 2)"]
+    ours_stage = {s: (_mean_by(table, "conv_layers", s), n_test) for s in stages}
+    label = {s: f"{s}-conv mean" for s in stages}
+    if len(stages) >= 2:
+        lo, hi = stages[0], stages[-1]
+        verdicts.append(study.judge_order(
+            label[hi], ours_stage[hi][0], n_test, label[lo], ours_stage[lo][0], n_test,
+            seed_a=_finite(seed_stage.get(hi)), seed_b=_finite(seed_stage.get(lo)),
+            finding=f'"{CLAIM_DEPTH}" ({hi} vs {lo} conv, mean over heads)'))
+    if len(stages) >= 3:
+        order = [label[s] for s in reversed(stages)]
+        verdicts.append(study.judge_ranking(
+            order, {label[s]: ours_stage[s] for s in stages},
+            seed={label[s]: float(seed_stage[s]) for s in stages if np.isfinite(seed_stage[s])},
+            finding=f'"{CLAIM_DEPTH}" (every stage: {" > ".join(order)})'))
+    heads = list(dict.fromkeys(table["head"]))
+    small, large = "[2]", "[1024, 512, 256, 2]"
+    if small in heads and large in heads:
+        def seed_head(head: str) -> float:
+            names = [n for n in study.GRID_MODELS if study_label(n).endswith(head)]
+            return float(np.mean([study.value(f"study/grid/{n}/accuracy") for n in names]))
+        verdicts.append(study.judge_order(
+            f"{large} mean", _mean_by(table, "head", large), n_test,
+            f"{small} mean", _mean_by(table, "head", small), n_test,
+            seed_a=seed_head(large), seed_b=seed_head(small),
+            finding=f'"{CLAIM_NODES}" (nodes: largest vs smallest head, mean over stages)'))
+    best, worst = study_best_and_worst()
+    for name, claim, key, is_best in ((best, CLAIM_BEST, "study/grid_best/accuracy", True),
+                                      (worst, CLAIM_WORST, "study/grid_worst/accuracy", False)):
+        if name not in acc.index or len(acc) < 2:
+            continue
+        others = acc.drop(index=name)
+        rival = others.idxmax() if is_best else others.idxmin()
+        pair = (name, rival) if is_best else (rival, name)
+        verdicts.append(study.judge_order(
+            pair[0], acc[pair[0]], n_test, pair[1], acc[pair[1]], n_test,
+            seed_a=study.value(f"study/grid/{pair[0]}/accuracy") if pair[0] in study.GRID_MODELS
+            else None,
+            seed_b=study.value(f"study/grid/{pair[1]}/accuracy") if pair[1] in study.GRID_MODELS
+            else None,
+            finding=f'"{claim}" (against our {"strongest" if is_best else "weakest"} other '
+                    f'model)'))
+        verdicts.append(study.judge_value(
+            key, float(acc[name]), n_test,
+            finding=f"Fig. 3: {study_label(name)} at {study.value(key):.2%}"))
+    return verdicts
+
+
+def best_worst_line(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """One line: our best and worst grid models (by validation accuracy) against the study's
+    (Fig. 3), and whether they are the same models. Used in 05 §6."""
+    ours = best_and_worst(results)
+    seeds = study_best_and_worst()
+    parts = [f"our {which} is {study_label(o)} ({o}), the study's {study_label(s)}: "
+             f"{'the same model' if o == s else 'a different model'}"
+             for which, o, s in zip(("best", "worst"), ours, seeds)]
+    same = sum(o == s for o, s in zip(ours, seeds))
+    return "; ".join(parts) + f" ({same} of 2 picked as in the study)."
 
 
 def curves_table(results: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
@@ -386,16 +520,20 @@ def plot_validation_curves(results: Mapping[str, Mapping[str, Any]],
 
 
 def plot_best_worst(results: Mapping[str, Mapping[str, Any]],
-                    title: str = "Test confusion matrices (as in the study's Figure 3)") -> plt.Figure:
-    """Confusion matrices of the best and the worst model side by side.
+                    title: str = "Test confusion matrices of our best and worst grid models "
+                                 "(cf. the study's Fig. 3)") -> plt.Figure:
+    """Confusion matrices of our best and worst model (by validation accuracy) side by side,
+    each titled with the study's best or worst model (Fig. 3) for comparison.
 
     Used in 05 §6 (the study's Figure 3)."""
     best, worst = best_and_worst(results)
-    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.4))
-    for ax, which, name in zip(axes, ("best", "worst"), (best, worst)):
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.8))
+    for ax, which, name, seed in zip(axes, ("best", "worst"), (best, worst),
+                                     study_best_and_worst()):
         entry = results[name]
         plot_confusion(entry["y_true"], entry["y_pred"], ax=ax,
-                       title=f"{which}: {name} (acc {entry['test']['accuracy']:.3f})")
+                       title=f"our {which}: {name} (test acc {entry['test']['accuracy']:.3f})\n"
+                             f"study's {which}: {study_label(seed)}")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -42,18 +42,24 @@ VGG_CONFIGS: Mapping[int, tuple] = {
 # (filters, stride) of the MobileNet-style depthwise-separable blocks, for 32x32 inputs.
 MOBILENET_BLOCKS: tuple[tuple[int, int], ...] = (
     (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1))
+# The lightweight project's "Improved Dense CNN" (its layer table): (filters, convolutions,
+# pooling) per block, then dense units with LeakyReLU before the 1-unit output.
+DENSE_CNN_BLOCKS: tuple[tuple[int, int, str], ...] = (
+    (16, 2, "average"), (32, 3, "average"), (64, 4, "average"), (128, 1, "max"), (256, 1, "max"))
+DENSE_CNN_UNITS: tuple[int, ...] = (512, 512, 128, 16, 16)
 # The faces project's 8 convolutions (a 2x2 max-pool after each pair but the last).
 FACES_FILTERS: tuple[int, ...] = (64, 64, 128, 128, 256, 256, 512, 512)
 
 
 # Keras model names per architecture (notebook 03 saves them as ``03_<name>`` artifacts).
 MODEL_NAMES: Mapping[str, str] = {"personal": "personal_cnn", "vgg16": "vgg16", "vgg19": "vgg19",
-                                  "mobilenet": "mobilenet_cnn", "faces": "faces_cnn"}
+                                  "mobilenet": "mobilenet_cnn", "faces": "faces_cnn",
+                                  "dense": "dense_cnn"}
 
 # How the notebooks label each architecture.
 DISPLAY_NAMES: Mapping[str, str] = {"personal": "Personal CNN", "vgg16": "VGG16 (scratch)",
                                     "vgg19": "VGG19 (scratch)", "mobilenet": "MobileNet-style",
-                                    "faces": "8-conv (faces)"}
+                                    "faces": "8-conv (faces)", "dense": "Improved Dense CNN"}
 # The reported number (a key of :data:`dflearn.study.REPORTED`) each architecture is compared with.
 STUDY_KEYS: Mapping[str, str] = {"personal": "study/personal_cnn/accuracy",
                                  "vgg16": "study/vgg16_scratch/accuracy",
@@ -323,24 +329,57 @@ def faces_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD
 # ---- the ensemble project's base CNNs (06)
 
 
-THREE_FILTERS: tuple[int, ...] = (32, 64, 128)
+# ThreeCNN's three convolutions (its layer table: 64, 128, 192 filters).
+THREE_FILTERS: tuple[int, ...] = (64, 128, 192)
+# SkipConCNN's widths (its layer table): the two stem convolutions (128, 256), then the residual
+# block and the convolution after it (512).
+SKIPCON_FILTERS: tuple[int, ...] = (128, 256, 512)
+# The side of the adaptive average pooling before each model's dense layer (4x4 and 6x6).
+THREE_POOLED = 4
+SKIPCON_POOLED = 6
+PADDINGS = ("same", "valid")
 
 
-SKIPCON_FILTERS: tuple[int, ...] = (32, 64, 128)
+def conv_bn(x: keras.KerasTensor, filters: int, name: str, kernel_size: int = 3,
+            padding: str = "same", dilation: int = 1, relu: bool = True) -> keras.KerasTensor:
+    """Conv2D (with a bias, as the project's PyTorch layers) -> BatchNorm (-> ReLU), as layers
+    ``name``, ``name_bn`` (and ``name_relu``). BN_MOMENTUM 0.9 is PyTorch's default momentum 0.1
+    in Keras' convention."""
+    x = layers.Conv2D(filters, kernel_size, padding=padding, dilation_rate=dilation,
+                      name=name)(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
 def three_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
-              dropout: float = 0.3, dense_units: int = 128) -> keras.Model:
-    """The ensemble project's ThreeCNN: three Conv-BatchNorm-ReLU-MaxPool blocks (32, 64, 128
-    filters), flatten, a dense layer with dropout, and the head."""
+              dropout: float = 0.3, dense_units: int = 128, dilation: int = 1,
+              last_padding: str = "same") -> keras.Model:
+    """The ensemble project's ThreeCNN, after its layer table: three Conv-BatchNorm-ReLU-
+    2x2 MaxPool blocks (64, 128, 192 filters), SpatialDropout2D (PyTorch's Dropout2D), adaptive
+    average pooling to 4x4, flatten, a 128-unit dense layer with ReLU and dropout, and the head.
+
+    The project's third convolution has no padding (its 25x25 maps become 23x23, then 11x11
+    after pooling, then 4x4). On 32x32 images that would leave 3x3 maps, smaller than the 4x4
+    the pooling asks for, so by default the third convolution pads (``last_padding="same"``):
+    32 -> 16 -> 8 -> 4 and the adaptive pooling to 4x4 changes nothing; the dense layer has the
+    project's 192 x 4 x 4 = 3,072 inputs either way. ``last_padding="valid"`` with
+    ``input_size=100`` gives the table's shapes. ``dilation`` dilates the last convolution, the
+    project's later change ("after I adjusted the dilation for last convolutional layer and made
+    it wider"; it gives neither the dilation nor the new width). The seed gives no dropout
+    rates. Used in 06 §2 (and as the small ResNet50 stand-in's backbone, up to ``conv3_relu``).
+    """
     check_args(width, input_size, head)
+    if last_padding not in PADDINGS or int(dilation) != dilation or dilation < 1:
+        raise ModelConfigError(f"last_padding must be one of {PADDINGS} and dilation a positive "
+                               f"integer, got {last_padding!r}, {dilation!r}.")
     inputs, x = image_input(input_size)
     for b, filters in enumerate(THREE_FILTERS, start=1):
-        x = layers.Conv2D(scaled(filters, width), 3, padding="same", use_bias=False,
-                          name=f"conv{b}")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"conv{b}_bn")(x)
-        x = layers.ReLU(name=f"conv{b}_relu")(x)
+        last = b == len(THREE_FILTERS)
+        x = conv_bn(x, scaled(filters, width), f"conv{b}", padding=last_padding if last else
+                    "same", dilation=dilation if last else 1)
         x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
+    x = layers.SpatialDropout2D(dropout, name="dropout2d")(x)
+    x = layers.AdaptiveAveragePooling2D(THREE_POOLED, name="adaptive_pool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
@@ -348,37 +387,42 @@ def three_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD
 
 
 def residual_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
-    """Two 3x3 Conv-BatchNorm layers plus a skip connection (a 1x1 projection when the number
-    of channels changes), then ReLU."""
+    """The project's residual block: Conv-BatchNorm-ReLU-Conv-BatchNorm (3x3), added to the
+    input (through a 1x1 Conv-BatchNorm projection when the number of channels changes), then
+    ReLU. Used by :func:`skipcon_cnn` (06 §2)."""
     shortcut = x
     if x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
-        shortcut = layers.BatchNormalization(momentum=BN_MOMENTUM,
-                                             name=f"{name}_project_bn")(shortcut)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(y)
-    y = layers.ReLU(name=f"{name}_relu1")(y)
-    y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(y)
+        shortcut = conv_bn(x, filters, f"{name}_project", kernel_size=1, relu=False)
+    y = conv_bn(x, filters, f"{name}_conv1")
+    y = conv_bn(y, filters, f"{name}_conv2", relu=False)
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return layers.ReLU(name=f"{name}_out")(y)
 
 
 def skipcon_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD,
                 dropout: float = 0.3, dense_units: int = 128) -> keras.Model:
-    """The ensemble project's SkipConCNN: a 3x3 stem, three residual blocks (32, 64, 128
-    filters) each followed by 2x2 max-pooling, global average pooling, a dense layer with
-    dropout, and the head."""
+    """The ensemble project's SkipConCNN, after its layer table: a stem of two Conv-BatchNorm-
+    ReLU layers (128, 256 filters) and 2x2 max-pooling; one residual block of 512 filters
+    (:func:`residual_block`, with a 1x1 projection) and 2x2 max-pooling; a 512-filter
+    Conv-BatchNorm-ReLU with dropout; adaptive average pooling to 6x6, flatten, a 128-unit
+    dense layer with ReLU and dropout, and the head.
+
+    On 32x32 images the maps go 32 -> 16 -> 8 and the adaptive pooling takes 8x8 to 6x6
+    (overlapping 2x2 windows, as PyTorch's AdaptiveAvgPool2d); the dense layer has the project's
+    512 x 6 x 6 inputs. The seed gives no dropout rates. Used in 06 §2.
+    """
     check_args(width, input_size, head)
+    stem1, stem2, wide = (scaled(f, width) for f in SKIPCON_FILTERS)
     inputs, x = image_input(input_size)
-    x = layers.Conv2D(scaled(SKIPCON_FILTERS[0], width), 3, padding="same", use_bias=False,
-                      name="stem_conv")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
-    x = layers.ReLU(name="stem_relu")(x)
-    for b, filters in enumerate(SKIPCON_FILTERS, start=1):
-        x = residual_block(x, scaled(filters, width), name=f"res{b}")
-        x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = conv_bn(x, stem1, "stem_conv1")
+    x = conv_bn(x, stem2, "stem_conv2")
+    x = layers.MaxPooling2D(2, name="stem_pool")(x)
+    x = residual_block(x, wide, name="res1")
+    x = layers.MaxPooling2D(2, name="res1_pool")(x)
+    x = conv_bn(x, wide, "conv")
+    x = layers.Dropout(dropout, name="conv_dropout")(x)
+    x = layers.AdaptiveAveragePooling2D(SKIPCON_POOLED, name="adaptive_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     return keras.Model(inputs, classifier_head(x, head), name="skipcon_cnn")
@@ -472,12 +516,40 @@ def age_classifier(n_convs: int, head: Sequence[int], *, width: float = 1.0, inp
     return keras.Model(inputs, classifier_head(x, "softmax"), name=spec.name)
 
 
+def dense_cnn(width: float = 1.0, input_size: int = 32, head: str = "sigmoid",
+              negative_slope: float = 0.3) -> keras.Model:
+    """The lightweight project's baseline, its "Improved Dense CNN", after its layer table: five
+    blocks of 3x3 convolutions (16x2, 32x3, 64x4, 128, 256 filters), each closed by BatchNorm
+    and a 2x2 pooling (average for the first three, max for the last two), then flatten, dense
+    layers of 512, 512, 128, 16 and 16 units with LeakyReLU, and a 1-unit sigmoid head.
+
+    The project used 160x160 inputs; at 32x32 the five poolings end at 1x1, so the dense part
+    sees 256 features instead of 6,400 and the model has far fewer parameters (03 prints both).
+    Used in 03 (the lightweight project's baseline beside the MobileNet-style model).
+    """
+    check_args(width, input_size, head, min_size=32)
+    inputs, x = image_input(input_size)
+    for b, (filters, n_conv, pool) in enumerate(DENSE_CNN_BLOCKS, start=1):
+        for c in range(1, n_conv + 1):
+            x = layers.Conv2D(scaled(filters, width), 3, padding="same", activation="relu",
+                              name=f"b{b}_conv{c}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"b{b}_bn")(x)
+        pooling = layers.AveragePooling2D if pool == "average" else layers.MaxPooling2D
+        x = pooling(2, name=f"b{b}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(DENSE_CNN_UNITS, start=1):
+        x = layers.Dense(scaled(units, width), name=f"fc{i}")(x)
+        x = layers.LeakyReLU(negative_slope=negative_slope, name=f"fc{i}_lrelu")(x)
+    return keras.Model(inputs, classifier_head(x, head), name=MODEL_NAMES["dense"])
+
+
 ARCHITECTURES: Mapping[str, Callable[..., keras.Model]] = {
     "personal": personal_cnn,
     "vgg16": vgg16,
     "vgg19": vgg19,
     "mobilenet": mobilenet_cnn,
     "faces": faces_cnn,
+    "dense": dense_cnn,
 }
 
 

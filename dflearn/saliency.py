@@ -1,7 +1,7 @@
 """Saliency maps for the course's Keras classifiers, and the measurements notebook 07 makes.
 
 Lesson module of 07; imports only the core (:mod:`dflearn.data`, :mod:`dflearn.images`,
-:mod:`dflearn.metrics`).
+:mod:`dflearn.metrics`, :mod:`dflearn.study`).
 
 One way to get a map: an :class:`Explainer` of a trained model (:func:`explainer` reuses one
 per model) has one method per saliency method, and :meth:`Explainer.saliency` calls any of
@@ -25,8 +25,9 @@ model predicts.
 
 Beyond the maps: :func:`pick_examples` and :func:`plot_examples` draw the study's Figures
 13-16 (true/false REAL/FAKE examples, image beside overlay); :func:`central_mass_table`
-measures how much saliency falls in the image centre; :func:`sanity_check` repeats Adebayo et
-al.'s (2018) model-randomisation test.
+measures how much saliency falls in the image centre, and :func:`centre_verdicts` /
+:func:`focus_order_verdict` turn it into verdicts on the study's claims (``07/findings``);
+:func:`sanity_check` repeats Adebayo et al.'s (2018) model-randomisation test.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import tensorflow as tf
 from keras import layers
 from scipy import stats
 
+from dflearn import study
 from dflearn.data import CLASS_NAMES, FAKE, REAL
 from dflearn.images import fit_to_model
 from dflearn.metrics import confidence
@@ -61,6 +63,20 @@ CONV_LAYERS = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D)
 # The study's four example categories: "false REAL" is a FAKE image the model called REAL.
 CATEGORIES: tuple[str, ...] = ("true REAL", "true FAKE", "false REAL", "false FAKE")
 PIXEL_RANGE = 255.0
+#: The study's saliency figures, by number, with their titles exactly as printed (07 §3).
+STUDY_FIGURES: Mapping[int, str] = {
+    13: "ResNet50 Multiple Saliency Map Overlays and Image",
+    14: "4 Convolution [512, 512, 2] For Multiple Saliency Map Overlays and Images",
+    15: "Personal CNN Architecture on CIFAKE Dataset For Multiple Saliency Map Overlays and Images",
+    16: "Personal CNN on Manjil Karki Dataset For Multiple Saliency Map Overlays and Images",
+}
+#: The study's saliency claims (Error Analysis), quoted exactly (07 §4, ``07/findings``).
+CLAIM_CENTRE = ("The personal CNN, which exhibits a higher accuracy on the CIFAKE dataset compared "
+                "to the ResNet50 and 4 Convolution [512, 512, 2] models, focuses on the central "
+                "part of the image")
+CLAIM_WIDER = ("the ResNet50 and 4 Convolution [512, 512, 2] models, while also sometimes "
+               "focusing on the center of the image, typically have a wider area that the model "
+               "considers in its predictions")
 
 Target = int | np.ndarray | Sequence[int] | None
 
@@ -517,6 +533,28 @@ def pick_examples(labels: np.ndarray, p_real: np.ndarray, per_category: int = 1,
     return picked
 
 
+def example_table(labels: np.ndarray, p_real: np.ndarray, per_category: int = 1,
+                  min_confidence: float = 0.5) -> pd.DataFrame:
+    """What :func:`pick_examples` picked, one row per category: how many test images fall in it,
+    the picked image(s) and the model's confidence in its answer, and a note that says when a
+    category is empty (the study shows one example of each, at confidence "close to or equal to
+    1.000"). Used in 07 §3."""
+    found = categories(labels, p_real)
+    conf = confidence(p_real)
+    picked = pick_examples(labels, p_real, per_category, min_confidence)
+    rows = {}
+    for name in CATEGORIES:
+        index = picked[name]
+        rows[name] = {"images": int(np.sum(found == name)),
+                      "picked": ", ".join(str(int(i)) for i in index) or "-",
+                      "confidence": float(conf[index[0]]) if len(index) else float("nan"),
+                      "note": "most confident of its category" if len(index) else
+                              "none on this test set: no example to show"}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "category"
+    return frame
+
+
 def overlay(ax: plt.Axes, image: np.ndarray, saliency: np.ndarray, alpha: float = 0.55,
             cmap: str = "jet") -> None:
     """Draw ``image`` with its normalised saliency map on top. Used in 07 §3, §5 and §6."""
@@ -760,6 +798,93 @@ def centre_findings(table: pd.DataFrame, model: str, untrained: str | None = Non
     result = pd.DataFrame.from_dict(rows, orient="index")
     result.index.name = "method"
     return result
+
+
+def _share_interval(row: pd.Series, z: float) -> tuple[float, float]:
+    return float(row["mean"] - z * row["sem"]), float(row["mean"] + z * row["sem"])
+
+
+def _fmt_iv(interval: tuple[float, float]) -> str:
+    return f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
+NO_SEED_NUMBER = "none: Figs. 13-16 are read by eye"
+
+
+def centre_verdicts(table: pd.DataFrame, model: str, untrained: str | None = None,
+                    label: str | None = None, claim: str = CLAIM_CENTRE,
+                    z: float = 1.96) -> list[study.Verdict]:
+    """The study's centre claim for ``model``, one :class:`dflearn.study.Verdict` per method, from
+    :func:`central_mass_table` (the columns of ``07/findings``).
+
+    A central share is not an accuracy of ``n`` images, so :func:`dflearn.study.accuracy_interval`
+    does not apply; we use the same rule with the share's normal interval (mean +- ``z``
+    standard errors over the maps): *holds* when the whole interval is above the uniform map's
+    share and, when ``untrained`` is given, above the same network's with random weights (the
+    two intervals do not overlap, as :func:`centre_findings` decides); *refuted* when the whole
+    interval is below the uniform share; *inconclusive* otherwise, including "above uniform but
+    no more than the untrained network" (the architecture alone gives that centre bias).
+    Used in 07 §4."""
+    decided = centre_findings(table, model, untrained, z)
+    label = label or model
+    verdicts = []
+    for method, row in table.loc[model].iterrows():
+        low, high = _share_interval(row, z)
+        uniform = float(row["uniform"])
+        base = table.loc[(untrained, method)] if untrained is not None else None
+        above_uniform = bool(decided.loc[method, "above uniform"])
+        above_untrained = True if base is None else bool(decided.loc[method, "above untrained"])
+        if above_uniform and above_untrained:
+            verdict, why = "holds", "above the uniform map" + (
+                " and above the untrained network" if base is not None else "")
+        elif high < uniform:
+            verdict, why = "refuted", "below the uniform map"
+        elif above_uniform:
+            verdict, why = "inconclusive", ("above the uniform map but no more than the same "
+                                            "network with random weights (the architecture's bias)")
+        else:
+            verdict, why = "inconclusive", "the interval contains the uniform map's share"
+        ours = f"central share {row['mean']:.4f} (n={int(row['n'])} maps); uniform {uniform:.4f}"
+        text = (f"{label}, {METHOD_TITLES.get(method, method)}: centre focus {verdict}: "
+                f"{why}; share {row['mean']:.4f} {_fmt_iv((low, high))}, uniform {uniform:.4f}")
+        if base is not None:
+            b_iv = _share_interval(base, z)
+            ours += f"; untrained {base['mean']:.4f}"
+            text += f", untrained {base['mean']:.4f} {_fmt_iv(b_iv)}"
+        verdicts.append(study.Verdict(
+            f'"{claim}": {label}, {METHOD_TITLES.get(method, method)}', verdict, text + ".",
+            NO_SEED_NUMBER, ours, _fmt_iv((low, high)),
+            {"share": float(row["mean"]), "sem": float(row["sem"]), "uniform": uniform,
+             "low": low, "high": high}))
+    return verdicts
+
+
+def focus_order_verdict(table: pd.DataFrame, narrow: str, wide: str, method: str = "gradients",
+                        claim: str = CLAIM_WIDER, z: float = 1.96) -> study.Verdict:
+    """The study's claim that ``wide`` considers a wider area than ``narrow``, read as: ``narrow``
+    puts more of its saliency in the central box than ``wide`` (one ``method``). The rule of
+    :func:`dflearn.study.judge_order` with the shares' normal intervals (mean +- ``z`` SE):
+    holds when ``narrow`` is higher and the intervals do not overlap, refuted when it is lower
+    beyond them, inconclusive otherwise. Used in 07 §4."""
+    a, b = table.loc[(narrow, method)], table.loc[(wide, method)]
+    iv_a, iv_b = _share_interval(a, z), _share_interval(b, z)
+    overlap = iv_a[0] <= iv_b[1] and iv_b[0] <= iv_a[1]
+    if a["mean"] == b["mean"] or overlap:
+        verdict, why = "inconclusive", "the intervals overlap"
+    elif a["mean"] > b["mean"]:
+        verdict, why = "holds", "our order agrees and the intervals do not overlap"
+    else:
+        verdict, why = "refuted", "our order is reversed beyond the intervals"
+    title = METHOD_TITLES.get(method, method)
+    text = (f"{narrow} more central than {wide} ({title}) {verdict}: {why}; "
+            f"{narrow} {a['mean']:.4f} {_fmt_iv(iv_a)} (n={int(a['n'])}) vs "
+            f"{wide} {b['mean']:.4f} {_fmt_iv(iv_b)} (n={int(b['n'])}).")
+    return study.Verdict(
+        f'"{claim}": central share of {narrow} > {wide} ({title})', verdict, text,
+        NO_SEED_NUMBER, f"{narrow} {a['mean']:.4f} vs {wide} {b['mean']:.4f}",
+        f"{_fmt_iv(iv_a)} vs {_fmt_iv(iv_b)}",
+        {"share_a": float(a["mean"]), "share_b": float(b["mean"]), "low_a": iv_a[0],
+         "high_a": iv_a[1], "low_b": iv_b[0], "high_b": iv_b[1]})
 
 
 def sanity_verdict(spearman: float, passes: float = 0.3, fails: float = 0.7) -> str:

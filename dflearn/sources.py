@@ -2,7 +2,8 @@
 the embedded practice set; and the study's second dataset, Manjil Karki's Kaggle "Deepfake and
 Real Images" (``manjilkarki/deepfake-and-real-images``), found by the same rules or stood in for.
 
-Core layer, used by every notebook (which dataset), 04 and 07 (the second dataset); imports no lesson module.
+Core layer, used by every notebook (which dataset), 04, 07 and 08 (the second dataset); imports
+no lesson module.
 """
 
 from __future__ import annotations
@@ -155,13 +156,16 @@ def recompressed_splits(full_train: Dataset, splits: Splits, quality: int = 20,
                         n_per_class: int | None = None, seed: int = 0) -> Splits:
     """A stand-in "second dataset" made from the first: training images that ``splits`` did not
     use, re-encoded as JPEG of ``quality``, split 90:10 into train and validation; its test set
-    is ``splits.test`` re-encoded the same way (the same pictures, a different pipeline)."""
+    is ``splits.test`` re-encoded the same way (the same pictures, a different pipeline).
+
+    When ``splits`` used every training image (large profiles on a small dataset), the stand-in's
+    training images are the first dataset's own training images re-encoded, so fine-tuning on it
+    sees no new picture; the test set is still ``splits.test`` re-encoded."""
     from dflearn.images import jpeg
 
     pool = images_not_in(full_train, splits.train, splits.val)
-    if len(np.unique(pool.labels)) < 2:
-        raise DatasetError("No unused training images of both classes are left for a second "
-                            "dataset: use fewer images per class or pass a second data folder.")
+    if len(pool.labels) == 0 or len(np.unique(pool.labels)) < 2 or min(pool.counts().values()) < 10:
+        pool = splits.train  # nothing (or too little) left unused: re-encode the training split
     pool = balanced_subset(pool, n_per_class, seed)
     pool = Dataset(jpeg(pool.images, quality), pool.labels, pool.paths)
     train, val = stratified_split(pool, 0.1, seed)
@@ -176,6 +180,7 @@ class SecondDataset:
     splits: Splits
     name: str
     description: str
+    is_karki: bool = False  # the study's own second dataset, found by find_karki
 
 
 def folder_splits(root: str | os.PathLike, n_per_class: int | None = None, seed: int = 0,
@@ -317,7 +322,8 @@ def second_dataset(first: DatasetChoice, full_train: Dataset, splits: Splits,
     if karki is not None:
         root, how = karki
         return SecondDataset(labelled_splits(root, n_per_class, seed, size), "Karki's dataset",
-                             f"{KARKI_NAME}, the study's second dataset, from {how} ({root})")
+                             f"{KARKI_NAME}, the study's second dataset, from {how} ({root})",
+                             is_karki=True)
     if not first.is_embedded:
         return SecondDataset(
             folder_splits(embedded_data_dir(), n_per_class, seed, size), "practice set",

@@ -376,6 +376,9 @@ _add("ensemble/ensemble_cnn/accuracy", 0.9344, "ensemble learning paragraph",
 _add("ensemble/two_conv_cnn/accuracy", 0.76, "failed experiments paragraph",
      "5-class accuracy of the brute-force-tuned 2-conv CNN (out1=64, out2=128, kernel=5)",
      ENSEMBLE)
+_add("ensemble/photometric_augmentation/accuracy_difference", 0.03, "augmentation paragraph",
+     "difference in accuracy between training with and without photometric augmentation "
+     "(\"around 3%\"; photometric augmentation degraded accuracy)", ENSEMBLE)
 _add("ensemble/skip_con_cnn/parameters", 8695045, "SkipConCNN layer table", "total parameters",
      ENSEMBLE)
 _add("ensemble/three_cnn/parameters", 691781, "ThreeCNN layer table", "total parameters",

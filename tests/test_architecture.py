@@ -17,7 +17,7 @@ PACKAGE = ROOT / "dflearn"
 LESSONS: dict[str, set[str]] = {
     "01": {"eda_plots", "widgets"},
     "02": {"classical"},
-    "03": {"controls"},
+    "03": {"controls", "cnn_projects"},
     "04": {"transfer"},
     "05": {"grid"},
     "06": {"ensembles"},

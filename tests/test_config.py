@@ -70,7 +70,7 @@ def test_derived_defaults_follow_the_common_knobs() -> None:
     ci = get_profile("ci")
     assert ci.for_notebook("04").finetune_epochs == 1  # set by ci
     assert get_profile("paper").for_notebook("04").finetune_epochs == 10  # None -> epochs
-    assert ci.for_notebook("09").wgan_steps == 40
+    assert ci.for_notebook("09").wgan_steps == 24
     common = {f.name: getattr(ci.defaults, f.name) for f in fields(NotebookSettings)}
     assert settings_class("09")(**common, gan_steps=123).wgan_steps == 123  # None -> gan_steps
 

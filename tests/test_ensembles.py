@@ -1,7 +1,7 @@
-"""dflearn.ensembles: averaging and voting, stacking, EnsembleCNN and the tables that judge
-them; and the core pieces notebook 06 uses: the base CNNs (dflearn.models), its Keras layers and
-loss (dflearn.layers), label smoothing in dflearn.training.fit and the saved-model lookup of
-dflearn.artifacts."""
+"""dflearn.ensembles: the ensemble project's recipe, averaging and voting, stacking, EnsembleCNN
+and the tables and findings that judge them; and the core pieces notebook 06 uses: the base CNNs
+(dflearn.models, after the project's layer tables), its Keras layers and loss (dflearn.layers),
+label smoothing in dflearn.training.fit and the saved-model lookup of dflearn.artifacts."""
 
 from __future__ import annotations
 
@@ -40,16 +40,96 @@ def test_base_models_build_for_both_heads(builder, head: str, units: int, images
     assert isinstance(model.layers[0], keras.layers.InputLayer)
 
 
-def test_skipcon_has_skip_connections_and_widths_scale() -> None:
+def test_skipcon_has_one_residual_block_and_widths_scale() -> None:
     model = models.skipcon_cnn(width=0.25)
     adds = [layer for layer in model.layers if isinstance(layer, layers.Add)]
-    assert len(adds) == len(models.SKIPCON_FILTERS)
-    assert model.get_layer("res3_conv2").filters == 32
-    assert models.three_cnn(width=0.5).get_layer("conv3").filters == 64
+    assert len(adds) == 1
+    assert [model.get_layer(n).filters for n in ("stem_conv1", "stem_conv2", "res1_conv1",
+                                                  "res1_conv2", "res1_project", "conv")] == \
+        [32, 64, 128, 128, 128, 128]
+    assert model.get_layer("adaptive_pool").output.shape[1:3] == (6, 6)
+    three = models.three_cnn(width=0.5)
+    assert [three.get_layer(f"conv{b}").filters for b in (1, 2, 3)] == [32, 64, 96]
+    assert isinstance(three.get_layer("dropout2d"), layers.SpatialDropout2D)
+    assert three.get_layer("adaptive_pool").output.shape[1:3] == (4, 4)
+    assert three.get_layer("conv3_relu").output.shape[1:3] == (8, 8)  # the ResNet50 stand-in's cut
     with pytest.raises(ModelConfigError, match="width must be a positive"):
         models.three_cnn(width=0)
+    with pytest.raises(ModelConfigError, match="dilation a positive"):
+        models.three_cnn(dilation=0)
     assert dict(models.BASE_MODELS) == {"ThreeCNN": models.three_cnn,
                                         "SkipConCNN": models.skipcon_cnn}
+
+
+def test_base_models_follow_the_project_tables() -> None:
+    """At full width, the trainable parameters without the output layer equal the project's
+    totals without its 5-class output layer; on 100x100 images with an unpadded third
+    convolution ThreeCNN has the table's shapes."""
+    table = E.architecture_table({name: build() for name, build in models.BASE_MODELS.items()})
+    np.testing.assert_array_equal(table["ours: trainable without output layer"],
+                                  table["project: without its 5-class output layer"])
+    assert table.loc["ThreeCNN", "project: total"] == study.value("ensemble/three_cnn/parameters")
+    seed_shapes = models.three_cnn(input_size=100, last_padding="valid")
+    assert [seed_shapes.get_layer(n).output.shape[1] for n in ("conv3", "pool3", "adaptive_pool")] == \
+        [23, 11, 4]
+    dilated = models.three_cnn(width=0.125, dilation=2)
+    assert dilated.get_layer("conv3").dilation_rate == (2, 2)
+    assert dilated.count_params() == models.three_cnn(width=0.125).count_params()
+    layer_rows = E.layer_table(models.three_cnn(width=0.125))
+    assert layer_rows["parameters"].sum() == models.three_cnn(width=0.125).count_params()
+    assert layer_rows.iloc[-1]["layer"] == "softmax"
+
+
+def test_project_recipes_follow_the_seed_table() -> None:
+    three, skip, ens = (E.PROJECT_RECIPES[k] for k in ("ThreeCNN", "SkipConCNN", "EnsembleCNN"))
+    assert (three.plateau_patience, three.plateau_factor) == E.KEPT_PLATEAU == (15, 0.8)
+    assert (skip.plateau_patience, skip.plateau_factor) == E.UNSTABLE_PLATEAU == (5, 0.5)
+    assert [r.batch_size for r in (skip, three, ens)] == [8, 16, 4]
+    assert ens.label_smoothing == 0.1 and three.label_smoothing == 0.0
+    full = E.project_fit_options("ThreeCNN")
+    assert full["epochs"] == 200 and full["batch_size"] == 16 and full["patience"] == 15
+    assert full["schedule_options"] == {"mode": "max", "monitor": "val_accuracy", "patience": 15,
+                                        "factor": 0.8}
+    short = E.project_fit_options("ThreeCNN", epochs=3, batch_size=32, patience_scale=0.2,
+                                  early_stopping=False, plateau=E.UNSTABLE_PLATEAU)
+    assert (short["epochs"], short["batch_size"], short["patience"]) == (3, 32, 0)
+    assert short["schedule_options"]["patience"] == 1 and short["schedule_options"]["factor"] == 0.5
+    with pytest.raises(E.EnsembleError, match="No project recipe"):
+        E.project_fit_options("VGG")
+    assert E.project_augmentation("none") is None
+    geometric = E.project_augmentation("geometric")
+    assert [type(l).__name__ for l in geometric.layers] == ["RandomFlip", "RandomRotation"]
+    assert "RandomBrightness" in [type(l).__name__ for l in
+                                  E.project_augmentation("geometric + photometric").layers]
+    with pytest.raises(E.EnsembleError, match="Unknown augmentation"):
+        E.project_augmentation("colour")
+
+
+def test_train_project_model_uses_the_recipe(images: np.ndarray) -> None:
+    data = Dataset(images, np.arange(12) % 2, np.array([f"{i}.jpg" for i in range(12)]))
+    splits = type("S", (), {"train": data, "val": data})()
+    model, result = E.train_project_model("ThreeCNN (dilated)", splits, width=0.125, input_size=16,
+                                          seed=0, epochs=2, batch_size=6, patience_scale=0.2,
+                                          plateau=(5, 0.5))
+    assert model.get_layer("conv3").dilation_rate == (2, 2)
+    assert result.epochs_run == 2 and "val_accuracy" in result.history
+    assert result.settings["learning_rate"] == 5e-4 and result.settings["weight_decay"] == 1e-4
+    assert result.settings["schedule_options"]["factor"] == 0.5
+    with pytest.raises(E.EnsembleError, match="Unknown model"):
+        E.train_project_model("VGG", splits, width=1, input_size=16, seed=0, epochs=1)
+
+
+def test_curve_stability() -> None:
+    steady = {"val_accuracy": [0.6, 0.7, 0.72, 0.72, 0.72], "learning_rate": [1e-3] * 5}
+    jumpy = {"val_accuracy": [0.6, 0.75, 0.6, 0.75, 0.6], "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]}
+    table = E.curve_stability({"steady": steady, "jumpy": jumpy}, last=3)
+    assert table.loc["steady", "std_last_3"] == pytest.approx(0.0)
+    assert table.loc["jumpy", "std_last_3"] > 0.05
+    assert table.loc["jumpy", "lr_cuts"] == 2 and table.loc["steady", "lr_cuts"] == 0
+    assert table.loc["jumpy", "best_val_accuracy"] == 0.75
+    assert table.loc["steady", "mean_abs_change"] == pytest.approx(0.03)
+    with pytest.raises(E.EnsembleError, match="no val_accuracy"):
+        E.curve_stability({"x": {"loss": [1.0]}})
 
 
 def test_average_and_vote() -> None:
@@ -123,7 +203,9 @@ def test_fit_combiner_learns_from_predictions() -> None:
     labels = rng.integers(0, 2, 300)
     p = np.stack([np.where(labels == 1, 0.8, 0.2), rng.uniform(0, 1, 300)], axis=1)
     ensemble = E.ensemble_cnn([tiny("sigmoid", name="a"), tiny("softmax", name="b")], hidden=4)
-    scores = E.fit_combiner(ensemble, p, labels, epochs=8, batch_size=50, learning_rate=0.05)
+    scores = E.fit_combiner(ensemble, p, labels, epochs=8, batch_size=50, learning_rate=0.05,
+                            weight_decay=1e-4, label_smoothing=0.1)
+    assert isinstance(ensemble.get_layer("combiner").loss, SmoothedSparseCrossentropy)
     assert scores["accuracy_after"] > 0.95
     assert scores["loss_after"] < scores["loss_before"]
     with pytest.raises(E.EnsembleError, match="epochs and batch_size"):
@@ -176,17 +258,23 @@ def test_error_changes_and_agreement() -> None:
         E.changed_examples(labels, a, ens, "both")
 
 
-def test_ensemble_table_keeps_reported_numbers() -> None:
+def test_ensemble_table_has_intervals_and_project_table_keeps_reported_numbers() -> None:
     labels = np.array([1, 0, 1, 0])
     table = E.ensemble_table({"EnsembleCNN": np.array([0.9, 0.1, 0.8, 0.6]),
                               "ThreeCNN": np.array([0.9, 0.1, 0.8, 0.2])}, labels)
     assert list(table.index) == ["ThreeCNN", "EnsembleCNN"]
-    assert table.loc["EnsembleCNN", "reported_accuracy"] == study.value("ensemble/ensemble_cnn/accuracy")
-    assert E.REPORTED["EnsembleCNN"] == pytest.approx(0.934, abs=5e-4)
-    assert np.isnan(table.loc["ThreeCNN", "reported_accuracy"])
+    assert "reported_accuracy" not in table
     assert table.loc["EnsembleCNN", "accuracy"] == 0.75
+    assert (table.loc["EnsembleCNN", "accuracy_low"], table.loc["EnsembleCNN", "accuracy_high"]) == \
+        pytest.approx(study.accuracy_interval(0.75, 4))
     with pytest.raises(E.EnsembleError, match="'x' has"):
         E.ensemble_table({"x": np.array([0.5])}, labels)
+    context = E.project_table({"EnsembleCNN": (0.8, 100), "ThreeCNN (dilated)": (0.7, 100),
+                               "Stacking": (0.75, 100)})
+    assert context.loc["EnsembleCNN", "project (5-class)"] == study.value("ensemble/ensemble_cnn/accuracy")
+    assert context.loc["ThreeCNN (dilated)", "project (5-class)"] == pytest.approx(0.9303)
+    assert np.isnan(context.loc["Stacking", "project (5-class)"])
+    assert context.loc["EnsembleCNN", "ours_low"] == pytest.approx(study.accuracy_interval(0.8, 100)[0])
 
 
 def test_compare_variants() -> None:
@@ -199,30 +287,43 @@ def test_compare_variants() -> None:
     assert table.loc["smooth", "accuracy"] == pytest.approx(0.375)
     assert table.loc["smooth", "difference"] == pytest.approx(-0.5)
     assert table.loc["smooth", ["fixed", "broken"]].tolist() == [0, 4]
+    assert table.loc["base", "accuracy_low"] == pytest.approx(study.accuracy_interval(0.875, 4)[0])
     with pytest.raises(E.EnsembleError, match="baseline 'none'"):
         E.compare_variants(lambda v, s: labels, ["a"], labels, baseline="none")
 
 
-def test_findings_read_the_tables() -> None:
-    labels = np.array([1, 0] * 50)
+def test_findings_judge_only_our_models() -> None:
+    labels = np.array([1, 0] * 500)
     good = np.where(labels == 1, 0.9, 0.1)
-    base = good.copy()
-    base[:30] = 1 - base[:30]               # the base model gets 30 images wrong
-    ensemble = good.copy()
-    ensemble[:2] = 1 - ensemble[:2]         # the ensemble fixes 28 of them
-    table = E.ensemble_table({"EnsembleCNN": ensemble, "base": base}, labels)
-    changes = E.error_changes(labels, {"base": base}, ensemble)
-    claims = pd.DataFrame({"difference": [0.0, -0.2, 0.01], "mcnemar_p": [1.0, 0.001, 0.8],
-                           "seeds": [1, 1, 1]}, index=["baseline", "smoothing", "photometric"])
-    result = E.findings(table, changes, claims)
-    assert list(result.index) == ["EnsembleCNN accuracy", "EnsembleCNN beats its best base model",
-                                  "smoothing can hurt", "photometric can hurt"]
-    assert result.loc["EnsembleCNN accuracy", "holds here"] == "yes"  # 98% >= 93.4%
-    assert result.loc["EnsembleCNN beats its best base model", "holds here"] == "yes"
-    assert result.loc["smoothing can hurt", "holds here"] == "yes: it hurts"
-    assert result.loc["photometric can hurt", "holds here"].startswith("not significant")
+
+    def with_errors(k: int) -> np.ndarray:
+        p = good.copy()
+        p[:k] = 1 - p[:k]
+        return p
+
+    table = E.ensemble_table({"EnsembleCNN": with_errors(20), "ThreeCNN": with_errors(300),
+                              "SkipConCNN": with_errors(150)}, labels)
+    augmentation = pd.DataFrame({"accuracy": [0.6, 0.9, 0.88]}, index=list(E.AUGMENTATIONS))
+    plateau = {f"plateau {E.KEPT_PLATEAU}": (0.7, 1000), f"plateau {E.UNSTABLE_PLATEAU}": (0.9, 1000)}
+    result = E.findings(table, len(labels), augmentation=augmentation, plateau=plateau)
+    assert list(result.columns) == list(study.FINDINGS_COLUMNS)
+    verdicts = dict(zip(result["finding"], result["verdict"]))
+    assert verdicts == {"EnsembleCNN beats its best base model (SkipConCNN here)": "holds",
+                        "SkipConCNN (residual connections) beats ThreeCNN": "holds",
+                        "geometric augmentation improves accuracy": "holds",
+                        "photometric augmentation degrades accuracy": "inconclusive",
+                        "ThreeCNN: plateau (15, 0.8) beats (5, 0.5)": "refuted"}
+    assert "0.9344" in result.loc[0, "seed_number"]  # the project's number, as context only
+    assert not any("accuracy" in f and "project" in f for f in result["finding"])
+    only_bases = E.findings(table, len(labels))
+    assert len(only_bases) == 2
+    two_variants = E.findings(table, len(labels), augmentation=augmentation.drop(index="none"))
+    assert list(two_variants["finding"])[-1] == "photometric augmentation degrades accuracy"
+    assert len(two_variants) == 3
     with pytest.raises(E.EnsembleError, match="'EnsembleCNN' is not in the table"):
-        E.findings(table.drop(index="EnsembleCNN"), changes, claims)
+        E.findings(table.drop(index="EnsembleCNN"), len(labels))
+    with pytest.raises(E.EnsembleError, match="number of test images"):
+        E.findings(table, 0)
 
 
 def test_saved_models_are_found_and_loaded(tmp_path, monkeypatch, images: np.ndarray) -> None:

@@ -7,6 +7,7 @@ import json
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 matplotlib.use("Agg")
@@ -228,26 +229,87 @@ def test_table_best_worst_and_plots(specs, accuracies):
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
     fig = grid.plot_best_worst(results)
     assert "2conv_8-2" in fig.axes[0].get_title() and "2conv_2" in fig.axes[1].get_title()
+    assert "study's best: 4 convolution [512, 512, 2]" in fig.axes[0].get_title()
+    assert "study's worst: 2 convolution [2]" in fig.axes[1].get_title()
     fig = grid.plot_validation_curves(results)
     assert len(fig.axes) == 4 and all(ax.get_ylabel() for ax in fig.axes)
     matplotlib.pyplot.close("all")
 
 
-def test_study_comparison_and_findings(specs, accuracies):
+def test_study_labels_and_the_studys_best_and_worst():
+    assert grid.study_label("4conv_512-512-2") == "4 convolution [512, 512, 2]"
+    assert grid.study_label("2conv_2") == "2 convolution [2]"
+    assert grid.study_best_and_worst() == ("4conv_512-512-2", "2conv_2")
+
+
+def full_table(accuracy: dict[str, float]) -> pd.DataFrame:
+    """A grid table of the study's 12 models with the given test accuracies."""
+    specs = grid.grid_specs()
+    results = {s.name: fake_entry(s, accuracy[s.name]) for s in specs}
+    return grid.grid_table(results)
+
+
+def test_study_comparison_has_one_row_per_model_with_figure_2_beside_ours(specs, accuracies):
     table = grid.grid_table({s.name: fake_entry(s, accuracies[s.name]) for s in specs})
     frame = grid.study_comparison(table)
-    assert frame.loc["ours", "lowest"] == 0.6 and frame.loc["ours", "highest"] == 0.9
-    assert frame.loc["study (Figure 2)", "lowest"] == study.value("study/grid_worst/accuracy")
-    assert frame.loc["study (Figure 2)", "highest"] == study.value("study/grid_best/accuracy")
-    assert frame.loc["ours", "spread"] == pytest.approx(0.3)
-    text = grid.findings_text(table)
-    assert "60.0% to 90.0%" in text and "does not match" in text
-    # stages: 2 -> (0.6+0.9)/2, 3 -> (0.7+0.8)/2, equal; heads: [2] 0.65, [8, 2] 0.85
-    assert "spans 30.0 percentage points against the study's 6.2" in text
-    assert "depth moves accuracy by 0.0 points" in text
-    assert "the head moves it by 20.0 points (best: [8, 2])" in text
-    inside = grid.findings_text(table.assign(accuracy=[0.87, 0.9, 0.88, 0.91]))
-    assert "our range falls inside" in inside
+    assert list(frame.index) == ["2conv_2", "2conv_8-2", "3conv_2", "3conv_8-2"]
+    assert frame.loc["2conv_2", "study val accuracy (Fig. 2)"] == \
+        study.value("study/grid/2conv_2/accuracy")
+    assert np.isnan(frame.loc["2conv_8-2", "study val accuracy (Fig. 2)"])  # not in Fig. 2
+    assert frame.loc["2conv_2", "ours: test accuracy"] == 0.6
+    assert frame.loc["2conv_2", "ours: val accuracy"] == 0.6
+    assert frame.loc["2conv_2", "test - study (points)"] == pytest.approx(
+        100 * (0.6 - study.value("study/grid/2conv_2/accuracy")))
+    full = grid.study_comparison(full_table({n: 0.9 for n in study.GRID_MODELS}))
+    assert list(full.index) == list(study.GRID_MODELS)
+    assert full.loc["4conv_512-512-2", "study (Fig. 2)"] == "4 convolution [512, 512, 2]"
+
+
+def test_stage_means_say_whether_accuracy_rises_with_depth():
+    accuracy = {n: {2: 0.6, 3: 0.7, 4: 0.8}[int(n[0])] for n in study.GRID_MODELS}
+    means = grid.stage_means(full_table(accuracy))
+    assert list(means.index) == [2, 3, 4]
+    assert means.loc[4, "ours: mean test accuracy"] == pytest.approx(0.8)
+    assert means.loc[4, "ours: change (points)"] == pytest.approx(10.0)
+    seed4 = np.mean([study.value(f"study/grid/{n}/accuracy") for n in study.GRID_MODELS
+                     if n.startswith("4conv")])
+    assert means.loc[4, "study mean val accuracy (Fig. 2)"] == pytest.approx(seed4)
+
+
+def test_grid_findings_judge_depth_nodes_best_and_worst():
+    # depth and head both help; 4conv_512-512-2 best, 2conv_2 worst, both at Fig. 3's values:
+    # with many images every claim holds
+    accuracy = dict(zip(study.GRID_MODELS, [0.8617, 0.87, 0.875, 0.88, 0.89, 0.895, 0.90, 0.905,
+                                            0.905, 0.91, 0.9236, 0.915]))
+    verdicts = grid.grid_findings(full_table(accuracy), n_test=200_000)
+    frame = study.findings_table(verdicts)
+    assert len(frame) == 7
+    assert grid.CLAIM_DEPTH in frame.loc[0, "finding"]
+    assert frame.loc[0, "verdict"] == "holds" and frame.loc[1, "verdict"] == "holds"
+    assert "(n=200000)" in frame.loc[0, "ours"]          # a mean over heads keeps n = n_test
+    assert frame.loc[2, "verdict"] == "holds"            # [1024, 512, 256, 2] > [2]
+    assert frame.loc[3, "verdict"] == "holds" and "4conv_1024-512-256-2" in frame.loc[3, "text"]
+    assert frame.loc[4, "verdict"] == "holds" and frame.loc[4, "seed_number"] == "0.9236"
+    assert frame.loc[5, "verdict"] == "holds" and frame.loc[6, "verdict"] == "holds"
+    # with few images the same numbers are inconclusive; with depth reversed it is refuted
+    few = study.findings_table(grid.grid_findings(full_table(accuracy), n_test=50))
+    assert few.loc[0, "verdict"] == "inconclusive"
+    reversed_depth = {n: 0.95 - 0.1 * int(n[0]) for n in study.GRID_MODELS}
+    refuted = study.findings_table(grid.grid_findings(full_table(reversed_depth), 200_000))
+    assert refuted.loc[0, "verdict"] == "refuted" and refuted.loc[3, "verdict"] != "holds"
+
+
+def test_best_worst_line_names_both_and_says_if_the_same():
+    accuracy = {n: 0.8 for n in study.GRID_MODELS}
+    accuracy.update({"4conv_512-512-2": 0.95, "2conv_2": 0.6})
+    results = {s.name: fake_entry(s, accuracy[s.name]) for s in grid.grid_specs()}
+    line = grid.best_worst_line(results)
+    assert "our best is 4 convolution [512, 512, 2] (4conv_512-512-2)" in line
+    assert "2 of 2 picked as in the study" in line and "a different model" not in line
+    results["3conv_2"] = fake_entry(grid.grid_specs([3], [[2]])[0], 0.99)
+    line = grid.best_worst_line(results)
+    assert "our best is 3 convolution [2] (3conv_2), the study's 4 convolution [512, 512, 2]: " \
+           "a different model" in line and "1 of 2" in line
 
 
 def test_curves_table_has_one_row_per_model_and_epoch(specs, accuracies):
@@ -290,3 +352,14 @@ def test_empty_results_are_refused():
         grid.grid_table({})
     with pytest.raises(grid.GridError):
         grid.best_and_worst({})
+
+
+def test_stage_trend_line_says_rises_or_falls():
+    rising = {n: {2: 0.6, 3: 0.7, 4: 0.8}[int(n[0])] for n in study.GRID_MODELS}
+    line = grid.stage_trend_line(grid.stage_means(full_table(rising)))
+    assert "our mean test accuracy rises from 2 to 4 conv layers (0.6000 -> 0.8000, +20.0 points)" \
+        in line
+    assert "the study's mean validation accuracy (Fig. 2) rises" in line
+    falling = {n: {2: 0.8, 3: 0.7, 4: 0.6}[int(n[0])] for n in study.GRID_MODELS}
+    assert "our mean test accuracy falls" in grid.stage_trend_line(
+        grid.stage_means(full_table(falling)))

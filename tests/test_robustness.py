@@ -1,4 +1,5 @@
-"""Second-dataset loading, perturbations, robustness curves, Blur+JPEG augmentation, leakage.
+"""Which second dataset is the study's, the study's verdicts, perturbations, robustness curves,
+Blur+JPEG augmentation, leakage.
 
 Also tests the core functions 08 relies on at their new homes: data.load_labelled_folder and
 write_labelled_folder, images.resize_images/fit_to_model/model_input_size, layers.BlurJpeg and
@@ -7,7 +8,6 @@ metrics.evaluate_models."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -17,7 +17,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from conftest import write_image
-from dflearn import robustness
+from dflearn import robustness, sources
 from dflearn.data import (FAKE, REAL, Dataset, DatasetError, DatasetWarning, load_labelled_folder,
                           write_labelled_folder)
 from dflearn.duplicates import pixel_hashes
@@ -108,17 +108,26 @@ def test_write_then_load_round_trip_is_lossless_for_png(tmp_path: Path) -> None:
     assert np.array_equal(back.images, ds.images) and np.array_equal(back.labels, ds.labels)
 
 
-def test_second_dataset_for_the_practice_set_is_a_shifted_copy() -> None:
-    ds = noisy_vs_smooth(n=4)
-    session = SimpleNamespace(dataset=SimpleNamespace(is_embedded=True))
-    other, what = robustness.second_dataset(session, ds)
-    assert other.images.shape == (8, robustness.SHIFTED_SIZE, robustness.SHIFTED_SIZE, 3)
-    assert other.counts() == ds.counts()
-    assert "JPEG" in what and "not a new source" in what
-    fewer, _ = robustness.second_dataset(session, ds, n_per_class=2)
-    assert fewer.counts() == {"FAKE": 2, "REAL": 2}
-    capped, _ = robustness.second_dataset(session, ds, n_per_class=100)  # no warning
-    assert len(capped.labels) == 8
+def test_is_study_second_tells_karkis_dataset_from_the_others(tmp_path: Path, make_cifake,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    from dflearn.data import load_cifake
+    from dflearn.splits import make_splits
+    from test_sources import karki_tree
+
+    first = make_cifake(n=24)
+    train, test = load_cifake(first, "train"), load_cifake(first, "test")
+    splits = make_splits(train, test, n_train_per_class=10, n_test_per_class=4, seed=0)
+    choice = sources.DatasetChoice(first, "practice", "embedded")
+    monkeypatch.setenv("DFLEARN_OFFLINE", "1")
+    karki = karki_tree(tmp_path / "k")
+    monkeypatch.setenv(sources.SECOND_DATA_ENV, str(karki))
+    found = sources.second_dataset(choice, train, splits, n_per_class=2)
+    assert robustness.is_study_second(found)
+    given = sources.second_dataset(choice, train, splits, karki, n_per_class=2)
+    assert not robustness.is_study_second(given)  # a folder given may be anything
+    stand_in = sources.second_dataset(choice, train, splits, search=False, n_per_class=10)
+    assert not robustness.is_study_second(stand_in)  # names Karki's dataset, but is not it
 
 
 def test_resize_and_fit_to_model(detector: keras.Model) -> None:
@@ -280,8 +289,42 @@ def test_versus_study_puts_the_studys_drop_beside_ours(detector: keras.Model) ->
     second = study_value("study/personal_cnn_second/accuracy")
     assert study["same_source"] == pytest.approx(same) == 0.9696
     assert study["second_dataset"] == pytest.approx(second) == 0.8112
-    assert study["drop_points"] == pytest.approx(15.84) and bool(study["finding_holds"])
+    assert study["drop_points"] == pytest.approx(15.84) and pd.isna(study["verdict"])
     assert ours["same_source"] == 1.0 and ours["second_dataset"] == pytest.approx(0.5)
-    assert ours["drop_points"] == pytest.approx(50.0) and bool(ours["finding_holds"])
+    assert ours["drop_points"] == pytest.approx(50.0) and ours["verdict"] == "holds"
     with pytest.raises(ValueError, match="not in the table"):
         robustness.versus_study(table, "same", "missing")
+
+
+def accuracy_table(same: tuple[float, int], other: tuple[float, int]) -> pd.DataFrame:
+    """An :func:`evaluate_models`-shaped table of one model "m" on datasets "same" and "other"."""
+    rows = [{"model": "m", "dataset": name, "images": n, "accuracy": acc}
+            for name, (acc, n) in (("same", same), ("other", other))]
+    return pd.DataFrame(rows).set_index(["model", "dataset"])
+
+
+def test_findings_judge_the_drop_with_the_studys_rule() -> None:
+    dropped = robustness.generalisation_findings(accuracy_table((0.95, 200), (0.70, 200)), "m",
+                                                 "same", "other", study_second=False)
+    assert [v.verdict for v in dropped] == ["holds"]  # intervals [0.91, 0.97] vs [0.63, 0.76]
+    assert "0.9696" in dropped[0].seed_number and "0.8112" in dropped[0].seed_number
+    assert "n=200" in dropped[0].text
+    close = robustness.drop_verdict(accuracy_table((0.80, 50), (0.78, 50)), "m", "same", "other")
+    assert close.verdict == "inconclusive"  # a 2-point gap on 50 images is noise
+    risen = robustness.drop_verdict(accuracy_table((0.60, 500), (0.90, 500)), "m", "same", "other")
+    assert risen.verdict == "refuted"
+    with pytest.raises(ValueError, match="not in the table"):
+        robustness.drop_verdict(accuracy_table((0.6, 5), (0.5, 5)), "m", "same", "missing")
+
+
+def test_the_studys_81_percent_is_judged_only_on_karkis_dataset() -> None:
+    near = accuracy_table((0.97, 5000), (0.81, 5000))
+    both = robustness.generalisation_findings(near, "m", "same", "other", study_second=True)
+    assert [v.verdict for v in both] == ["holds", "holds"]  # 0.8112 inside [0.799, 0.821]
+    assert both[1].numbers["reported"] == 0.8112
+    assert robustness.KARKI_ROW in both[1].finding
+    far = accuracy_table((0.97, 5000), (0.60, 5000))
+    assert robustness.generalisation_findings(far, "m", "same", "other",
+                                              study_second=True)[1].verdict == "refuted"
+    assert len(robustness.generalisation_findings(far, "m", "same", "other",
+                                                  study_second=False)) == 1

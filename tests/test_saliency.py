@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from keras import layers
 
@@ -313,8 +314,6 @@ def test_eager_and_compiled_explainers_agree(models: dict[str, keras.Model], ima
 
 
 def test_centre_findings_and_sanity_verdicts() -> None:
-    import pandas as pd
-
     index = pd.MultiIndex.from_product([["trained", "random"], ["gradients", "grad_cam"]],
                                        names=["model", "method"])
     table = pd.DataFrame({"mean": [0.40, 0.33, 0.30, 0.32], "sem": [0.01, 0.01, 0.01, 0.01],
@@ -348,3 +347,60 @@ def test_saved_models_load_and_explain(tmp_path, monkeypatch, models: dict[str, 
         np.testing.assert_allclose(ex.saliency(method, images),
                                    S.explainer(models["nested"]).saliency(method, images),
                                    rtol=1e-4, atol=1e-7)
+
+
+def test_example_table_reports_picks_and_empty_categories() -> None:
+    labels = np.array([1, 1, 0, 0, 1, 0])
+    p_real = np.array([0.9, 0.6, 0.2, 0.05, 0.3, 0.45])
+    table = S.example_table(labels, p_real)
+    assert list(table.index) == list(S.CATEGORIES)
+    assert table.loc["true REAL", "images"] == 2 and table.loc["true REAL", "picked"] == "0"
+    assert table.loc["true FAKE", "picked"] == "3"
+    assert table.loc["true FAKE", "confidence"] == pytest.approx(0.95)
+    assert table.loc["false REAL", "images"] == 0 and table.loc["false REAL", "picked"] == "-"
+    assert table.loc["false REAL", "note"].startswith("none on this test set")
+    assert np.isnan(table.loc["false REAL", "confidence"])
+
+
+def test_study_figures_quote_the_titles() -> None:
+    assert sorted(S.STUDY_FIGURES) == [13, 14, 15, 16]
+    assert S.STUDY_FIGURES[14].startswith("4 Convolution [512, 512, 2]")
+    assert "Manjil Karki" in S.STUDY_FIGURES[16]
+
+
+def _share_table(rows: dict[tuple[str, str], tuple[float, float]]) -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples(list(rows), names=["model", "method"])
+    return pd.DataFrame({"mean": [m for m, _ in rows.values()],
+                         "sem": [e for _, e in rows.values()], "n": 50, "uniform": 0.25},
+                        index=index)
+
+
+def test_centre_verdicts_follow_the_interval_rule() -> None:
+    from dflearn import study
+
+    table = _share_table({("cnn", "gradients"): (0.40, 0.01), ("cnn", "grad_cam"): (0.33, 0.01),
+                          ("cnn", "smoothgrad"): (0.26, 0.01), ("cnn", "integrated_gradients"):
+                          (0.20, 0.01), ("random", "gradients"): (0.30, 0.01),
+                          ("random", "grad_cam"): (0.32, 0.01), ("random", "smoothgrad"):
+                          (0.25, 0.01), ("random", "integrated_gradients"): (0.25, 0.01)})
+    verdicts = S.centre_verdicts(table, "cnn", "random", label="Personal CNN")
+    assert [v.verdict for v in verdicts] == ["holds", "inconclusive", "inconclusive", "refuted"]
+    assert "no more than the same network with random weights" in verdicts[1].text
+    assert "contains the uniform" in verdicts[2].text
+    assert verdicts[0].finding.startswith(f'"{S.CLAIM_CENTRE}": Personal CNN, gradients')
+    assert verdicts[0].interval == "[0.3804, 0.4196]"
+    frame = study.findings_table(verdicts)
+    assert list(frame.columns) == list(study.FINDINGS_COLUMNS)
+    assert (frame["seed_number"] == S.NO_SEED_NUMBER).all()
+    # without the untrained baseline, above uniform is enough
+    assert S.centre_verdicts(table, "cnn")[1].verdict == "holds"
+
+
+def test_focus_order_verdict() -> None:
+    table = _share_table({("cnn", "gradients"): (0.40, 0.01), ("resnet", "gradients"): (0.30, 0.01),
+                          ("grid", "gradients"): (0.39, 0.01), ("wide", "gradients"): (0.50, 0.01)})
+    assert S.focus_order_verdict(table, "cnn", "resnet").verdict == "holds"
+    assert S.focus_order_verdict(table, "cnn", "grid").verdict == "inconclusive"
+    refuted = S.focus_order_verdict(table, "cnn", "wide")
+    assert refuted.verdict == "refuted" and "reversed" in refuted.text
+    assert S.CLAIM_WIDER in refuted.finding

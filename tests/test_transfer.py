@@ -6,8 +6,10 @@ helpers, dflearn.layers.TransferNet and dflearn.sources' second dataset of the P
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.error
 import warnings
+from pathlib import Path
 
 import h5py
 import keras
@@ -18,10 +20,14 @@ from keras import layers
 
 from dflearn import backbones, get_profile, sources, study, training, transfer
 from dflearn.course.config import TransferSettings
-from dflearn.data import Dataset, DatasetError
+from dflearn.data import Dataset
 from dflearn.layers import TransferNet
+from dflearn.metrics import evaluate
 from dflearn.models import PERSONAL_UNFREEZE_LAYER, compile_model, personal_cnn
 from dflearn.splits import Splits
+
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 
 
 def random_dataset(n: int, seed: int = 0, size: int = 32, prefix: str = "img") -> Dataset:
@@ -53,9 +59,75 @@ def test_the_studys_unfreeze_points_name_the_expected_layers(bases):
     start = training.unfreeze_index(densenet, backbones.get_backbone("densenet121").unfreeze_at)
     assert start == 299 and names["densenet121"][start] == "conv4_block23_1_relu"
 
+    # "Block 8", counting bottleneck blocks (conv2 x3, conv3 x4): conv4_block1.
     start = training.unfreeze_index(resnet, backbones.get_backbone("resnet50").unfreeze_at)
-    assert names["resnet50"][start - 1] == "conv4_block6_out"
-    assert all(n.startswith("conv5_") for n in names["resnet50"][start:])
+    assert names["resnet50"][start - 1] == "conv3_block4_out"
+    assert names["resnet50"][start] == "conv4_block1_1_conv"
+    assert all(n.startswith(("conv4_", "conv5_")) for n in names["resnet50"][start:])
+
+
+def test_unfreeze_points_name_the_keras_layer_of_each_reading(bases):
+    labelled = {backbones.BACKBONES[k].label: b for k, b in bases.items()}
+    table = transfer.unfreeze_points(labelled)
+    assert list(table.columns[:7]) == ["model", "reading", "study point (quoted)", "Keras layer",
+                                       "index", "layers in model", "layers unfrozen"]
+    row = table.set_index(["model", "reading"])
+    assert row.loc[("VGG16", "index 14"), "Keras layer"] == "block4_pool"
+    assert row.loc[("VGG16", "last two blocks"), ["Keras layer", "index", "layers unfrozen"]
+                   ].tolist() == ["block4_conv1", 11, 8]
+    assert row.loc[("DenseNet121", "index 299"), ["Keras layer", "layers in model"]
+                   ].tolist() == ["conv4_block23_1_relu", 427]
+    assert row.loc[("DenseNet121", "final dense block"), "Keras layer"] == "conv5_block1_0_bn"
+    assert row.loc[("ResNet50", "Block 8"), "study point (quoted)"] == \
+        '"unfroze the layers starting at Block 8"'
+    assert row.loc[("ResNet50", "conv5 only"), "layers unfrozen"] == 32
+    # Exactly one followed reading per model, and it is the backbone's own unfreeze point.
+    followed = table[table["04"] == "followed"].set_index("model")
+    assert sorted(followed.index) == ["DenseNet121", "ResNet50", "VGG16"]
+    for spec in backbones.BACKBONES.values():
+        assert followed.loc[spec.label, "index"] == training.unfreeze_index(
+            bases[spec.name], spec.unfreeze_at)
+    assert set(table["04"]) <= set(transfer.UNFREEZE_USES)
+    personal = transfer.unfreeze_points({transfer.PERSONAL_LABEL: personal_cnn(width=0.125)})
+    assert personal["Keras layer"].tolist() == ["b3_conv1", "b2_dropout"]
+    with pytest.raises(transfer.TransferError, match="No reading"):
+        transfer.unfreeze_points({"AlexNet": bases["vgg16"]})
+
+
+def test_alternatives_are_the_readings_run_beside_the_followed_one():
+    assert transfer.alternatives("ResNet50") == {"conv5 only": "conv5_"}
+    assert transfer.alternatives("VGG16") == {"last two blocks": "block4_conv1"}
+    assert transfer.alternatives("DenseNet121") == {}
+    assert transfer.phase_name("conv5 only") == "fine-tuned (conv5 only)"
+
+
+def test_the_readings_quote_the_study_exactly():
+    seed = SEEDS / "000_669fc91879245305.txt"
+    if not seed.exists():
+        pytest.skip("the seed documents (../shared/seeds) are not on this machine")
+    text = re.sub(r"\s+", " ", seed.read_text(encoding="utf-8"))
+    for reading in transfer.UNFREEZE_READINGS:
+        assert reading.quote in text, reading.quote
+    for spec in backbones.BACKBONES.values():
+        assert spec.study_unfreeze in text, spec.study_unfreeze
+
+
+def test_resnet50s_blocks_count_block_8_as_conv4_block1(bases):
+    blocks = transfer.numbered_blocks(bases["resnet50"])
+    assert len(blocks) == 16 and blocks.loc[8, "block"] == "conv4_block1"
+    assert blocks.loc[7, "block"] == "conv3_block4" and blocks.loc[16, "block"] == "conv5_block3"
+    start = training.unfreeze_index(bases["resnet50"], "conv4_block1_")
+    assert blocks.loc[8, "first layer index"] == start
+    with pytest.raises(transfer.TransferError, match="matches"):
+        transfer.numbered_blocks(bases["vgg16"])
+
+
+def test_keras_layer_counts_check_the_studys_429(bases):
+    labelled = {backbones.BACKBONES[k].label: b for k, b in bases.items()}
+    counts = transfer.keras_layer_counts(labelled)
+    assert counts.loc["DenseNet121"].tolist() == [427, 429]
+    assert counts.loc["VGG16", "layers without top"] == 19
+    assert pd.isna(counts.loc["ResNet50", "layers with top"])
 
 
 def test_unfreeze_from_keeps_batchnorm_and_earlier_layers_frozen(bases):
@@ -115,6 +187,7 @@ def test_faces_head_is_dense_512_batchnorm_dropout_sigmoid():
 def test_backbone_table_lists_the_study_numbers():
     table = transfer.backbone_table(64)
     assert table.loc["ResNet50", "study_accuracy"] == 0.9355
+    assert table.loc["ResNet50", "study_unfreeze"] == '"starting at Block 8"'
     assert (table["input_used"] == 64).all()
 
 
@@ -148,11 +221,12 @@ def test_two_phase_trains_the_head_then_the_top_with_batchnorm_untouched():
     splits = Splits(random_dataset(24, 1), random_dataset(8, 2), random_dataset(10, 3))
     start = snapshot(tm.base)
     head_start = [np.array(w) for w in tm.model.get_layer("softmax").get_weights()]
-    middle, reports = {}, []
+    middle, reports, frozen_accuracy = {}, [], []
 
     def report(text: str) -> None:  # called between the two phases
         reports.append(text)
         middle.update(snapshot(tm.base))
+        frozen_accuracy.append(evaluate(tm.model, splits.test)["accuracy"])
 
     run = transfer.two_phase(tm, splits, epochs=1, finetune_epochs=2, batch_size=8,
                              finetune_learning_rate=1e-2, run_eagerly=True, seed=7,
@@ -164,10 +238,34 @@ def test_two_phase_trains_the_head_then_the_top_with_batchnorm_untouched():
     assert not changed(middle, end, "bn1") and not changed(middle, end, "bn2")
     assert "c2, bn2, relu" in reports[0]
     assert set(run.metrics) == {"frozen", "fine-tuned"} and run.fits["fine-tuned"].epochs_run == 2
+    assert run.metrics["frozen"]["accuracy"] == frozen_accuracy[0]  # the frozen model's own
+    assert run.n_test == 10
     assert list(run.unfrozen["layer"]) == ["c2", "bn2", "relu"]
     frozen, tuned = run.fits["frozen"].settings, run.fits["fine-tuned"].settings
     assert frozen["seed"] == tuned["seed"] == 7 and frozen["batch_size"] == 8
     assert (frozen["learning_rate"], tuned["learning_rate"]) == (1e-3, 1e-2)
+
+
+def test_other_readings_start_from_the_frozen_weights_and_the_study_point_comes_last():
+    tm = tiny_transfer_model()
+    splits = Splits(random_dataset(24, 1), random_dataset(8, 2), random_dataset(10, 3))
+    starts, reports = [], []
+
+    def report(text: str) -> None:  # called before each fine-tuning
+        reports.append(text)
+        starts.append(snapshot(tm.model))
+
+    run = transfer.two_phase(tm, splits, epochs=1, finetune_epochs=1, batch_size=8,
+                             finetune_learning_rate=1e-2, run_eagerly=True, seed=7,
+                             others={"from c1": "c1"}, report=report)
+    assert list(run.metrics) == ["frozen", "fine-tuned", "fine-tuned (from c1)"]
+    assert list(run.fits) == list(run.metrics)
+    assert "from 'c1'" in reports[0] and "c1, bn1, c2" in reports[0]
+    assert "c2, bn2, relu" in reports[1] and "c1," not in reports[1]
+    # Both fine-tunings start from the same frozen weights; the study's point ends the run.
+    assert not any(changed(starts[0], starts[1], name) for name in starts[0])
+    assert list(run.unfrozen["layer"]) == ["c2", "bn2", "relu"]
+    assert run.metrics["fine-tuned"]["accuracy"] == evaluate(tm.model, splits.test)["accuracy"]
 
 
 def test_transfer_net_gives_the_same_training_as_a_plain_keras_model():
@@ -307,9 +405,11 @@ def test_recompressed_splits_use_unused_images_and_the_same_test_pictures():
     assert list(second.test.paths) == list(splits.test.paths)
     assert np.array_equal(second.test.labels, splits.test.labels)
     assert not np.array_equal(second.test.images, splits.test.images)  # JPEG changed the pixels
+    # Every training image used: the stand-in re-encodes the first training split itself.
     everything = Splits(full, full.subset(np.arange(0)), splits.test)
-    with pytest.raises(DatasetError, match="No unused training images"):
-        sources.recompressed_splits(full, everything)
+    reused = sources.recompressed_splits(full, everything)
+    assert set(reused.train.paths) | set(reused.val.paths) <= set(full.paths)
+    assert list(reused.test.paths) == list(splits.test.paths)
 
 
 class Choice:
@@ -363,33 +463,46 @@ def test_a_second_dataset_folder_of_another_size_is_resized_to_the_first(make_ci
 def test_personal_table_puts_the_studys_second_dataset_beside_ours():
     table = transfer.personal_table({"first test": 0.9, "second test": 0.6},
                                     {"first test": 0.8, "second test": 0.7})
-    assert list(table.index) == ["before fine-tuning", "after fine-tuning",
-                                 "study (its second dataset)"]
-    reported = table.loc["study (its second dataset)", "second test"]
-    assert reported == study.value(transfer.SECOND_KEY) and round(reported, 3) == 0.811
-    assert pd.isna(table.loc["study (its second dataset)", "first test"])
+    assert list(table.index) == ["before fine-tuning", "after fine-tuning", transfer.SECOND_ROW]
+    assert "Karki" in transfer.SECOND_ROW
+    reported = table.loc[transfer.SECOND_ROW, "second test"]
+    assert reported == study.value(transfer.SECOND_KEY) == 0.8112
+    assert pd.isna(table.loc[transfer.SECOND_ROW, "first test"])
 
 
 # --------------------------------------------------------------------------- results
 
 
-def fake_run(label: str, frozen: float, fine: float, weights: str = backbones.RANDOM_INIT):
+def fake_run(label: str, frozen: float, fine: float, weights: str = backbones.RANDOM_INIT,
+             n_test: int = 200, **others: float) -> transfer.TransferRun:
+    """A run with metrics (every column 0.5 but accuracy) and one-epoch fits whose histories
+    hold the accuracy and loss of each phase."""
     def row(accuracy: float) -> dict[str, float]:
-        return {c: 0.5 for c in transfer.TABLE_COLUMNS} | {"accuracy": accuracy}
+        return {c: 0.5 for c in [*transfer.TABLE_COLUMNS, "precision_macro", "recall_macro"]} | {
+            "accuracy": accuracy, "loss": 1 - accuracy}
 
-    return transfer.TransferRun(label, weights, metrics={"frozen": row(frozen), "fine-tuned": row(fine)})
+    def history(accuracy: float) -> training.FitResult:
+        return training.FitResult({"accuracy": [0.1, accuracy + 0.01], "loss": [2.0, 0.3],
+                                   "val_accuracy": [0.2, accuracy], "val_loss": [1.5, 0.4]}, 1.0, 10)
+
+    phases = {"frozen": frozen, "fine-tuned": fine,
+              **{transfer.phase_name(k): v for k, v in others.items()}}
+    return transfer.TransferRun(label, weights, fits={p: history(a) for p, a in phases.items()},
+                                metrics={p: row(a) for p, a in phases.items()}, n_test=n_test)
 
 
 def test_results_table_puts_the_study_beside_ours():
-    runs = [fake_run("ResNet50", 0.8, 0.9), fake_run("VGG16", 0.7, 0.6),
+    runs = [fake_run("ResNet50", 0.8, 0.9, **{"conv5 only": 0.85}), fake_run("VGG16", 0.7, 0.6),
             fake_run("DenseNet121 (faces head)", 0.5, 0.6)]
     table = transfer.results_table(runs)
-    assert table.index.names == ["model", "phase"] and len(table) == 6
+    assert table.index.names == ["model", "phase"] and len(table) == 7
+    assert table.loc[("ResNet50", "fine-tuned (conv5 only)"), "accuracy"] == 0.85
+    assert table.loc[("ResNet50", "frozen"), "accuracy"] == 0.8
     assert table.loc[("ResNet50", "fine-tuned"), "reported_accuracy"] == 0.9355
     assert table.loc[("ResNet50", "frozen"), "reported_by"].startswith("study")
     faces = table.loc[("DenseNet121 (faces head)", "frozen")]
     assert faces["reported_accuracy"] == study.value(transfer.STUDY_KEYS[transfer.FACES_LABEL])
-    assert round(faces["reported_accuracy"], 3) == 0.903
+    assert faces["reported_accuracy"] == 0.9026
     assert faces["reported_by"].startswith("faces,")
     assert list(table.columns) == ["weights", *transfer.TABLE_COLUMNS, "reported_accuracy",
                                    "reported_by"]
@@ -397,20 +510,83 @@ def test_results_table_puts_the_study_beside_ours():
     assert pd.isna(unknown["reported_accuracy"]).all() and (unknown["reported_by"] == "").all()
 
 
-def test_findings_say_whether_the_ranking_holds():
-    holds = transfer.results_table([fake_run("ResNet50", 0.8, 0.95), fake_run("DenseNet121", 0.8, 0.85),
-                                    fake_run("VGG16", 0.7, 0.8, backbones.IMAGENET)])
-    text = transfer.findings_text(holds)
-    assert "ResNet50 > DenseNet121 > VGG16 holds here" in text
-    assert "3 of 3 models" in text and "random init" in text
-    fails = transfer.results_table([fake_run("ResNet50", 0.8, 0.7, backbones.IMAGENET),
-                                    fake_run("VGG16", 0.8, 0.9, backbones.IMAGENET)])
-    text = transfer.findings_text(fails)
-    assert "does not hold" in text and "VGG16 > ResNet50" in text and "random init" not in text
-    assert "faces project" not in text
-    faces = transfer.results_table([fake_run("DenseNet121", 0.6, 0.7),
-                                    fake_run(transfer.FACES_LABEL, 0.6, 0.8)])
-    assert ("head (dense 512, BatchNorm, dropout) beat the study's plain head"
-            in transfer.findings_text(faces))
+def test_fig1_table_puts_ours_beside_the_studys_transfer_rows():
+    runs = [fake_run("ResNet50", 0.8, 0.9), fake_run("VGG16", 0.7, 0.6),
+            fake_run(transfer.FACES_LABEL, 0.5, 0.6)]
+    table = transfer.fig1_table(runs)
+    assert list(table.index) == ["ResNet50", "VGG16"]  # Fig. 1 has no faces-head row
+    assert table.loc["ResNet50", "accuracy ours"] == 0.9
+    assert table.loc["ResNet50", "accuracy study"] == study.value("study/resnet50_transfer/accuracy")
+    assert table.loc["VGG16", "loss study"] == 0.576 and table.loc["VGG16", "loss ours"] == 0.4
+    assert table.loc["VGG16", "F1 FAKE study"] == study.value("study/vgg16_transfer/f1_a")
+    assert table.loc["VGG16", "F1 REAL study"] == study.value("study/vgg16_transfer/f1_b")
+    assert table.loc["ResNet50", "n ours"] == 200
+    assert transfer.fig1_table(runs, "frozen").loc["ResNet50", "accuracy ours"] == 0.8
+    with pytest.raises(transfer.TransferError, match="No run of the study's models"):
+        transfer.fig1_table([fake_run(transfer.FACES_LABEL, 0.5, 0.6)])
+
+
+def test_before_after_table_keeps_the_frozen_models_own_numbers_beside_fig17():
+    table = transfer.before_after_table([fake_run("DenseNet121", 0.61, 0.72),
+                                         fake_run(transfer.FACES_LABEL, 0.5, 0.6)])
+    assert list(table.index) == [("DenseNet121", "before"), ("DenseNet121", "after")]
+    before, after = table.loc[("DenseNet121", "before")], table.loc[("DenseNet121", "after")]
+    assert before["test_accuracy ours"] == 0.61 and after["test_accuracy ours"] == 0.72
+    assert before["val_accuracy ours"] == 0.61
+    assert before["train_accuracy ours"] == pytest.approx(0.62)
+    assert before["train_loss ours"] == 0.3 and before["epochs ours"] == 2
+    assert before["val_accuracy study"] == study.value("study/fig17/densenet121/before/val_accuracy")
+    assert after["val_accuracy study"] == study.value("study/fig17/densenet121/after/val_accuracy")
+    assert after["train_loss study"] == study.value("study/fig17/densenet121/after/train_loss")
+
+
+def test_study_findings_judge_the_ranking_values_and_fine_tuning():
+    runs = [fake_run("ResNet50", 0.80, 0.95, n_test=12_000),
+            fake_run("DenseNet121", 0.90, 0.84, n_test=12_000),
+            fake_run("VGG16", 0.70, 0.81, n_test=12_000), fake_run(transfer.FACES_LABEL, 0.5, 0.6)]
+    verdicts = {v.finding: v for v in transfer.study_findings(runs)}
+    assert len(verdicts) == 7  # one ranking, three values, three fine-tuning orders
+    ranking = verdicts["Fig. 1 ranking: ResNet50 > DenseNet121 > VGG16"]
+    assert ranking.verdict == "holds" and "ResNet50 0.9355" in ranking.seed_number
+    assert verdicts["VGG16 accuracy after fine-tuning (Fig. 1)"].verdict == "holds"
+    assert verdicts["ResNet50 accuracy after fine-tuning (Fig. 1)"].verdict == "refuted"
+    # Fig. 17: fine-tuning raised ResNet50's validation accuracy but lowered DenseNet121's.
+    assert verdicts["ResNet50: fine-tuning helped (Fig. 17)"].verdict == "holds"
+    dense = verdicts["DenseNet121: fine-tuning did not help (Fig. 17)"]
+    assert dense.verdict == "holds" and dense.seed_number.startswith("DenseNet121 frozen 0.8503")
+    table = study.findings_table(list(verdicts.values()))
+    assert list(table.columns) == list(study.FINDINGS_COLUMNS) and len(table) == 7
+    small = transfer.study_findings([fake_run("ResNet50", 0.5, 0.6, n_test=20),
+                                     fake_run("VGG16", 0.5, 0.55, n_test=20)])
+    assert small[0].verdict == "inconclusive" and small[0].finding.endswith("ResNet50 > VGG16")
     with pytest.raises(transfer.TransferError):
-        transfer.findings_text(transfer.results_table([fake_run("Other", 0.5, 0.5)]))
+        transfer.study_findings([fake_run("Other", 0.5, 0.5)])
+
+
+def test_weights_note_says_what_random_init_means():
+    assert transfer.weights_note([fake_run("VGG16", 0.5, 0.6, backbones.IMAGENET)]) == ""
+    note = transfer.weights_note([fake_run("VGG16", 0.5, 0.6, backbones.IMAGENET),
+                                  fake_run("ResNet50", 0.5, 0.6, n_test=32)])
+    assert "ResNet50 started from random initialisation" in note and "VGG16" not in note
+    assert "not transfer learning" in note and "32 test images" in note
+
+
+class Fixed:
+    """A model that outputs a fixed P(REAL) per image (a sigmoid head's shape)."""
+
+    def __init__(self, p_real: list[float]):
+        self.p_real = np.asarray(p_real, dtype="float32")[:, None]
+
+    def predict(self, images, batch_size=None, verbose=0):
+        return self.p_real[: len(images)]
+
+
+def test_faces_table2_uses_the_faces_projects_definitions():
+    # 3 REAL (2 called REAL), 2 FAKE (1 called FAKE): sensitivity 2/3, specificity 1/2.
+    test = Dataset(np.zeros((5, 32, 32, 3), np.uint8), np.array([1, 1, 1, 0, 0]),
+                   np.array([f"{i}.jpg" for i in range(5)]))
+    table = transfer.faces_table2(Fixed([0.9, 0.6, 0.2, 0.1, 0.7]), test)
+    assert table.loc["sensitivity", "ours"] == pytest.approx(2 / 3)
+    assert table.loc["specificity", "ours"] == 0.5 and table.loc["accuracy", "ours"] == 0.6
+    assert table["faces project (Table 2)"].tolist() == [0.9026, 0.8732, 0.9315]
+    assert (table["n ours"] == 5).all()

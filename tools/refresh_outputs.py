@@ -36,7 +36,10 @@ def is_native_log(output: nbformat.NotebookNode) -> bool:
 
 
 def refresh(path: Path, timeout: int = 900) -> float:
-    """Execute one notebook in a fresh kernel (cwd = its folder) and save it with outputs."""
+    """Execute one notebook in a fresh kernel (cwd = its folder) under the ``ci`` profile and
+    save it with outputs (a private artifacts folder unless ``DFLEARN_ARTIFACTS`` is set)."""
+    os.environ["DFLEARN_PROFILE"] = "ci"
+    os.environ.setdefault("DFLEARN_ARTIFACTS", tempfile.mkdtemp(prefix="dflearn-refresh-"))
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = KERNELSPEC
     start = time.perf_counter()

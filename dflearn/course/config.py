@@ -78,11 +78,19 @@ class ClassicalSettings(NotebookSettings):
 @dataclass(frozen=True)
 class CnnSettings(NotebookSettings):
     """03: the recommended recipe (:func:`dflearn.training.recipe`), the comparison's time
-    budget per model (seconds, ``None``: none) and the widget's images per class."""
+    budget per model (seconds, ``None``: none), the widget's images per class, and the faces
+    project's random search (trials, share of the training data, most epochs per trial) and
+    Table 2 run (most epochs; early stopping usually ends both first; 0: score the comparison's
+    8-conv model instead), and whether the search skips graph tracing (``search_eager``)."""
 
     recipe: Mapping[str, Any] = field(default_factory=dict)
     compare_budget: float | None = None
     widget_per_class: int = 200
+    search_trials: int = 5
+    search_fraction: float = 0.1
+    search_epochs: int = 30
+    search_eager: bool = False
+    faces_epochs: int = 30
 
 
 @dataclass(frozen=True)
@@ -117,13 +125,20 @@ class GridSettings(NotebookSettings):
 
 @dataclass(frozen=True)
 class EnsembleSettings(NotebookSettings):
-    """06: base-model training, the EnsembleCNN combiner, the variants' seeds and the
-    stand-ins' time budget (seconds)."""
+    """06: the project's recipe (``patience_scale`` scales its plateau and early-stopping
+    patiences for short trainings; ``project_batches``: its batch sizes 16 / 8 / 4 instead of
+    ``batch_size``), the EnsembleCNN combiner, the plateau experiment's epochs, whether the
+    dilated ThreeCNN is trained, the augmentation experiment's variants (of
+    ``dflearn.ensembles.AUGMENTATIONS``) and seeds, and the stand-ins' time budget (seconds)."""
 
     combiner_epochs: int = 60
     hidden: int = 16
-    label_smoothing: float = 0.1
-    patience: int = 0
+    patience_scale: float = 1.0
+    early_stopping: bool = True
+    project_batches: bool = False
+    plateau_epochs: int = 20
+    dilated: bool = True
+    augmentations: tuple[str, ...] = ("none", "geometric", "geometric + photometric")
     run_eagerly: bool = False
     seeds: int = 1
     stand_in_budget: float | None = None
@@ -163,8 +178,14 @@ class GeneralisationSettings(NotebookSettings):
 
 @dataclass(frozen=True)
 class GanSettings(NotebookSettings):
-    """09: GAN sizes and budgets (``wgan_steps`` of ``None``: ``gan_steps``), how many images
-    are generated and compared, and how many go into FID (0: skipped)."""
+    """09: GAN sizes and budgets per Table 1 row (BCE rows train ``gan_steps``, WGAN-GP rows
+    ``wgan_steps``; ``None``: ``gan_steps``), how many images are generated and compared, how
+    many go into FID (0: skipped), the epochs of notebook 08's recipe when 09 trains its
+    feature detector itself (``None``: 08's), and Table 3's discriminators (``epochs`` is the
+    "usual" number; Model 5 gets ``disc_extra_epochs`` more, Model 6 ``disc_resnet_epochs``,
+    its ResNet50 sees ``disc_resnet_size`` pixels; seconds per model in ``disc_time_budget``;
+    ``run_eagerly`` trains Table 3's models without graph tracing, quicker for one tiny
+    epoch; ``disc_per_class`` training images per class for them, ``None``: all)."""
 
     latent_dim: int = 64
     gan_steps: int = 5000
@@ -176,6 +197,14 @@ class GanSettings(NotebookSettings):
     wgan_steps: int | None = None
     n_generated: int = 1000
     fid_images: int = 0
+    detector_epochs: int | None = None
+    disc_models: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    disc_extra_epochs: int = 5
+    disc_resnet_epochs: int = 8
+    disc_resnet_size: int = 224
+    disc_time_budget: float | None = None
+    run_eagerly: bool = False
+    disc_per_class: int | None = None
 
     def __post_init__(self) -> None:
         if self.wgan_steps is None:
@@ -284,13 +313,18 @@ _CI = Profile(
                "recipe": {"arch": "personal", "learning_rate": 2e-3, "augment": "flip",
                           "patience": 0, "schedule": None},
                "compare_budget": None, "widget_per_class": 50,
+               "search_trials": 2, "search_fraction": 0.5, "search_epochs": 1,
+               "search_eager": True, "faces_epochs": 0,
                "grade": {"03/test_accuracy": 0.55}},
         "04": {"n_train_per_class": 16, "n_test_per_class": 16, "epochs": 1, "batch_size": 32,
                "finetune_epochs": 1, "run_eagerly": True, "second_per_class": 32},
         "05": {"epochs": 2, "n_train_per_class": 200, "width": 0.125, "batch_size": 32,
                "learning_rate": 3e-3, "run_eagerly": True, "progress": False},
-        "06": {"n_train_per_class": 400, "width": 0.125, "batch_size": 32, "epochs": 3,
-               "combiner_epochs": 30, "grade": {"06/ensemble_accuracy": 0.6}},
+        "06": {"n_train_per_class": 300, "width": 0.1, "batch_size": 32, "epochs": 2,
+               "combiner_epochs": 5, "patience_scale": 0.2, "early_stopping": False,
+               "plateau_epochs": 2, "dilated": False, "stand_in_budget": 4,
+               "augmentations": ("geometric", "geometric + photometric"),
+               "grade": {"06/ensemble_accuracy": 0.6}},
         "07": {"n_train_per_class": 300, "width": 0.125, "batch_size": 32, "epochs": 3,
                "transfer_stand_in": "small", "central_images": 32, "sanity_images": 16,
                "smoothgrad_samples": 4, "ig_steps": 8, "second_per_class": 64,
@@ -301,9 +335,13 @@ _CI = Profile(
                           "patience": 0, "schedule": None},
                "robust_per_class": 50, "robust_levels": 4, "second_per_class": 100,
                "grade": {"08/baseline_test_accuracy": 0.8}},
-        "09": {"gan_steps": 200, "gan_epochs": 4, "gan_width": 0.125, "gan_batch": 16,
-               "wgan_steps": 40, "critic_steps": 1, "n_generated": 200,
-               "fid_images": 0, "grade": {"09/fd_noise_over_floor": 2.0}},
+        "09": {"gan_steps": 24, "gan_epochs": 2, "gan_width": 0.125, "gan_batch": 16,
+               "wgan_steps": 24, "critic_steps": 1, "n_generated": 200,
+               "fid_images": 0, "detector_epochs": 3, "epochs": 1,
+               "disc_models": (1, 2, 3, 4, 5), "disc_extra_epochs": 0,
+               "disc_resnet_epochs": 1, "disc_resnet_size": 32, "run_eagerly": True,
+               "disc_per_class": 96,
+               "grade": {"09/fd_noise_over_floor": 2.0}},
     },
 )
 
@@ -333,12 +371,14 @@ _CPU = Profile(
                           "monitor": "val_accuracy", "patience": 48,
                           "time_budget": 840},
                "compare_budget": 150, "widget_per_class": 500,
+               "search_trials": 5, "search_epochs": 10, "faces_epochs": 12,
                "grade": {"03/test_accuracy": 0.9}},
         "04": {"image_size": 64, "n_train_per_class": 2000, "epochs": 4,
                "finetune_epochs": 3, "patience": 2, "time_budget": 150,
                "second_per_class": 1000},
         "05": {"epochs": 4, "n_train_per_class": 2000, "width": 0.25},
-        "06": {"width": 0.5, "seeds": 2, "patience": 3, "stand_in_budget": 300},
+        "06": {"width": 0.25, "seeds": 2, "patience_scale": 0.2, "plateau_epochs": 16,
+               "stand_in_budget": 300},
         "07": {"n_train_per_class": 2000, "n_test_per_class": 500, "epochs": 4, "width": 0.25,
                "central_images": 200, "sanity_images": 50, "smoothgrad_samples": 8,
                "ig_steps": 16, "stand_in_budget": 300, "second_per_class": 2000},
@@ -349,7 +389,8 @@ _CPU = Profile(
         "09": {"n_test_per_class": 1000,
                "gan_steps": 2000, "gan_epochs": 8, "gan_width": 0.25, "gan_batch": 32,
                "wgan_steps": 600, "critic_steps": 2, "n_generated": 1000,
-               "fid_images": 500, "gan_time_budget": 600},
+               "fid_images": 500, "gan_time_budget": 300,
+               "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 240},
     },
 )
 
@@ -370,16 +411,17 @@ _GPU = Profile(
     overrides={
         "02": {"n_train_per_class": 10000, "n_test_per_class": 2000, "search_iter": 20},
         "03": {"recipe": {"arch": "personal", "augment": "flip", "patience": 5},
-               "compare_budget": None, "widget_per_class": 2000},
+               "compare_budget": None, "widget_per_class": 2000,
+               "search_trials": 5, "search_epochs": 30, "faces_epochs": 30},
         "04": {"image_size": 128, "epochs": 10, "patience": 3},
         "05": {"epochs": 10},
-        "06": {"seeds": 3, "patience": 4},
+        "06": {"seeds": 3, "patience_scale": 0.5, "plateau_epochs": 40},
         "07": {"central_images": 1000, "sanity_images": 200, "smoothgrad_samples": 32,
                "ig_steps": 64},
         "08": {"robust_per_class": 1000, "second_per_class": 2000},
         "09": {"gan_steps": 20000, "gan_epochs": 20, "gan_width": 1.0, "gan_batch": 64,
                "wgan_steps": 10000, "critic_steps": 5, "n_generated": 5000,
-               "fid_images": 5000},
+               "fid_images": 5000, "disc_resnet_size": 128},
     },
 )
 
@@ -401,15 +443,18 @@ _PAPER = Profile(
         "02": {"n_train_per_class": 10000, "n_test_per_class": 2000, "search_iter": 20},
         "03": {"recipe": {"arch": "personal", "augment": "none", "patience": 0,
                           "schedule": None},
-               "compare_budget": None, "widget_per_class": 2000},
+               "compare_budget": None, "widget_per_class": 2000,
+               "search_trials": 5, "search_fraction": 0.1, "search_epochs": 30,
+               "faces_epochs": 30},
         "04": {"image_size": 224},
-        "06": {"seeds": 3},
+        "06": {"seeds": 3, "epochs": 200, "project_batches": True, "combiner_epochs": 80,
+               "plateau_epochs": 200},
         "07": {"central_images": 1000, "sanity_images": 200, "smoothgrad_samples": 32,
                "ig_steps": 64},
         "08": {"recipe": {"arch": "personal", "augment": "none", "patience": 0,
                           "schedule": None},
                "robust_per_class": 1000, "second_per_class": 2000},
-        "09": {"gan_steps": 20000, "gan_epochs": 20, "gan_width": 1.0, "gan_batch": 64,
+        "09": {"gan_steps": 20000, "gan_epochs": 20, "gan_width": 1.0, "gan_batch": 128,
                "wgan_steps": 10000, "critic_steps": 5, "n_generated": 5000,
                "fid_images": 5000},
     },
