@@ -379,11 +379,19 @@ def three_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HEAD
                     "same", dilation=dilation if last else 1)
         x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
     x = layers.SpatialDropout2D(dropout, name="dropout2d")(x)
-    x = layers.AdaptiveAveragePooling2D(THREE_POOLED, name="adaptive_pool")(x)
+    return keras.Model(inputs, pooled_head(x, THREE_POOLED, scaled(dense_units, width), dropout,
+                                           head), name="three_cnn")
+
+
+def pooled_head(x: keras.KerasTensor, pooled: int | tuple[int, int], units: int, dropout: float,
+                head: str) -> keras.KerasTensor:
+    """The ensemble project's classifier end: adaptive average pooling to ``pooled``, flatten,
+    a ReLU dense layer of ``units`` with dropout, and the output (06 §2)."""
+    x = layers.AdaptiveAveragePooling2D(pooled, name="adaptive_pool")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
+    x = layers.Dense(units, activation="relu", name="dense")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    return keras.Model(inputs, classifier_head(x, head), name="three_cnn")
+    return classifier_head(x, head)
 
 
 def residual_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
@@ -421,11 +429,8 @@ def skipcon_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_HE
     x = layers.MaxPooling2D(2, name="res1_pool")(x)
     x = conv_bn(x, wide, "conv")
     x = layers.Dropout(dropout, name="conv_dropout")(x)
-    x = layers.AdaptiveAveragePooling2D(SKIPCON_POOLED, name="adaptive_pool")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(scaled(dense_units, width), activation="relu", name="dense")(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
-    return keras.Model(inputs, classifier_head(x, head), name="skipcon_cnn")
+    return keras.Model(inputs, pooled_head(x, SKIPCON_POOLED, scaled(dense_units, width),
+                                           dropout, head), name="skipcon_cnn")
 
 
 BASE_MODELS: Mapping[str, Callable[..., keras.Model]] = {"ThreeCNN": three_cnn,
