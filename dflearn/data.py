@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 from PIL import Image
@@ -409,19 +409,28 @@ FLAT_LAYOUT_HELP = ("Expected either the CIFAKE layout ROOT/{train,test}/{REAL,F
 
 def _flat_listing(root: Path) -> tuple[list[str], np.ndarray]:
     """The image files of a flat ``root/{REAL,FAKE}`` folder (FAKE first, by file name)."""
-    paths: list[str] = []
-    labels: list[int] = []
-    for label, name in enumerate(CLASS_NAMES):
+    for name in CLASS_NAMES:
         folder = root / name
         if not folder.is_dir():
             present = sorted(p.name for p in root.iterdir() if p.is_dir())
             raise DatasetError(f"Class folder missing: {folder} (sub-folders present: "
                                f"{present or 'none'}). {FLAT_LAYOUT_HELP}")
-        files = sorted(p for p in folder.iterdir()
+    return list_class_files({label: root / name for label, name in enumerate(CLASS_NAMES)})
+
+
+def list_class_files(classes: Mapping[int, Path]) -> tuple[list[str], np.ndarray]:
+    """The image files of ``{label: folder}`` (lowest label first, by file name) and their
+    labels; an empty class folder is an error naming it. Used for flat REAL/FAKE folders here and
+    for Karki's layout in :mod:`dflearn.sources`."""
+    paths: list[str] = []
+    labels: list[int] = []
+    for label in sorted(classes):
+        files = sorted(str(p) for p in classes[label].iterdir()
                        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         if not files:
-            raise DatasetError(f"Class folder is empty: {folder} holds no .jpg/.jpeg/.png images.")
-        paths.extend(str(p) for p in files)
+            raise DatasetError(f"Class folder is empty: {classes[label]} holds no "
+                               ".jpg/.jpeg/.png images.")
+        paths.extend(files)
         labels.extend([label] * len(files))
     return paths, np.asarray(labels, dtype=np.int64)
 

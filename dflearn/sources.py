@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dflearn.data import SPLITS, Dataset, DatasetError, load_cifake, split_dir
+from dflearn.data import SPLITS, Dataset, DatasetError, list_class_files, load_cifake, split_dir
 from dflearn.paths import course_root, embedded_data_dir
 from dflearn.splits import Splits, balanced_subset, make_splits, stratified_split, study_split
 
@@ -231,22 +231,6 @@ def find_labelled_splits(root: str | os.PathLike, depth: int = 2) -> dict[str, d
                        f"{root} (searched {depth} levels down). {GET_KARKI}")
 
 
-def _listing(classes: dict[int, Path]) -> tuple[list[str], np.ndarray]:
-    """Image files of ``{label: folder}``, FAKE first, sorted by name."""
-    from dflearn.data import IMAGE_SUFFIXES
-
-    paths: list[str] = []
-    labels: list[int] = []
-    for label in sorted(classes):
-        files = sorted(str(p) for p in classes[label].iterdir()
-                       if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-        if not files:
-            raise DatasetError(f"Class folder is empty: {classes[label]} holds no images.")
-        paths += files
-        labels += [label] * len(files)
-    return paths, np.asarray(labels, dtype=np.int64)
-
-
 def _sample(paths: list[str], labels: np.ndarray, n_per_class: int | None,
             rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
     """At most ``n_per_class`` files per class, drawn at random (all when ``None``)."""
@@ -271,7 +255,7 @@ def labelled_splits(root: str | os.PathLike, n_per_class: int | None = None, see
     found = find_labelled_splits(root)
     parts = {}
     for split, classes in found.items():
-        paths, labels = _sample(*_listing(classes), n_per_class, rng)
+        paths, labels = _sample(*list_class_files(classes), n_per_class, rng)
         parts[split], _ = decode_files(paths, labels, image_size=image_size)
     if "all" in parts:  # a flat folder: the study's 80:10:10
         return study_split(parts["all"], seed)
