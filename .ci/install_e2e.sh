@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what tests/test_jupyterlab_e2e.py needs on a fresh Debian machine (run as root):
+# Install what the browser tests (tests/test_jupyterlab_e2e.py, the site test in
+# tests/test_site.py) need on a fresh Debian machine (run as root):
 # Debian's chromium and the Playwright Python package. No `playwright install`: browsers are
 # never downloaded; the test drives /usr/bin/chromium.
 # Usage: bash .ci/install_e2e.sh [VENV]   (default: the active virtualenv, else python3)

@@ -1,15 +1,21 @@
 """Build the embedded dflearn practice set (a small CIFAKE-style data set).
 
 REAL images are 32x32 crops of permissively licensed photographs that ship
-inside PyPI packages (scikit-image, scikit-learn, matplotlib).  FAKE images
-are samples drawn from a small DCGAN that this script trains from scratch on
-a separate pool of REAL crops.  See data/README.md for details.
+inside PyPI packages (scikit-image, scikit-learn, matplotlib); whole photos
+are held out for the test split.  FAKE images are samples of a small GAN that
+this script trains from scratch on a separate pool of REAL crops of the
+training photos.  The generator renders 80x80 images (nearest-neighbour
+upsampling followed by convolutions) whose central 64x64 window is downscaled
+to 32x32 with the same Lanczos filter the REAL crops get, so the FAKEs carry
+no generator-grid fingerprint.  See data/README.md for details and the
+measured baselines of each variant.
 
 Usage::
 
     python data/build_practice_set.py              # rebuild data/practice
-    python data/build_practice_set.py --evaluate   # ... and print baselines
-    python data/build_practice_set.py --out /tmp/p # write somewhere else
+    python data/build_practice_set.py --evaluate   # ... and print the baselines
+    python data/build_practice_set.py --eval-only  # only print the baselines
+    python data/build_practice_set.py --variant transposed-32 --out /tmp/p
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -33,25 +39,65 @@ SEED = 1234
 IMG_SIZE = 32
 N_TRAIN = 1000  # per class
 N_TEST = 250  # per class
-N_POOL = 6000  # REAL crops used only to train the generator
+N_POOL = 6000  # REAL crops of the training photos used only to train the generator
 JPEG_QUALITY = 95
 JPEG_SUBSAMPLING = 0  # 4:4:4, identical for REAL and FAKE
 MIN_CROP_STD = 0.04  # reject nearly flat crops (std of grey levels in [0, 1])
-MAX_SCALE = 8.0  # largest downsampling factor applied to a source photo
+MIN_SCALE = 2.0  # every REAL crop is downscaled at least 2x, like every FAKE ...
+MAX_SCALE = 8.0  # ... and at most 8x
+RESAMPLE = Image.Resampling.LANCZOS  # the one downscaling filter, for both classes
 
 LATENT_DIM = 64
-GEN_BASE = 5  # generator starts at 5x5 and outputs 40x40 ...
-GEN_SIZE = GEN_BASE * 8  # ... from which a random 32x32 window is taken
-GAN_STEPS = 2000
-GAN_BATCH = 64
+GAN_BATCH = 32
+GEN_CHANNELS = (64, 32, 16, 8)  # after each doubling of the generator's resolution
+WINDOW = 64  # a render's central 64x64 window is downscaled 2x to 32x32
 GAN_LR = 2e-4
 EMA_DECAY = 0.99
+SAMPLE_BATCH = 250
 
 DATA_DIR = Path(__file__).resolve().parent
 REPO_DIR = DATA_DIR.parent
 DEFAULT_OUT = DATA_DIR / "practice"
 SPLITS = ("train", "test")
 CLASSES = ("REAL", "FAKE")
+TEST_PHOTOS: frozenset[str] = frozenset({"coffee", "china", "grace_hopper"})  # see SOURCES
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the FAKE images are made; ``VARIANTS`` lists the measured ones.
+
+    ``arch`` is ``"upsample"`` (nearest-neighbour upsampling + 3x3 convolution) or
+    ``"transposed"`` (4x4 transposed convolutions with stride 2).  The
+    generator renders ``render`` x ``render`` pixels.  A render of 32 is the
+    sample; a larger render (80) has its central ``WINDOW`` x ``WINDOW``
+    pixels downscaled to 32x32 with ``RESAMPLE``, the outer 8 pixels serving
+    as the filter's support like the photo around a REAL crop (in the graph
+    while training, by Pillow when sampling).  ``photo_split`` holds whole
+    photos out for test; otherwise train and test are different crops of
+    the same photos.  ``jpeg_quality`` is used for every file of both classes.
+    ``batch_stats``: see ``sample_fakes``.  ``test_photos`` names the
+    photos held out for test when ``photo_split`` is set.
+    """
+
+    name: str
+    arch: str
+    render: int
+    steps: int
+    photo_split: bool = True
+    jpeg_quality: int = JPEG_QUALITY
+    batch_stats: bool = True
+    test_photos: frozenset[str] = TEST_PHOTOS
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("upsample-80", "upsample", 80, 1500),
+        Variant("transposed-32", "transposed", 32, 1500),
+    )
+}
+DEFAULT_VARIANT = "upsample-80"
 
 
 @dataclass(frozen=True)
@@ -98,7 +144,10 @@ def load_source(source: Source) -> Image.Image:
     """Load a source photograph from the installed package as RGB."""
     path = package_dir(source.package) / source.relpath
     if not path.is_file():
-        raise FileNotFoundError(f"source image missing: {path}")
+        raise FileNotFoundError(
+            f"source photo missing: {path}; install the pinned requirements "
+            f"(pip install -r requirements.txt) so that {source.package} ships it"
+        )
     with Image.open(path) as img:
         return img.convert("RGB")
 
@@ -106,19 +155,19 @@ def load_source(source: Source) -> Image.Image:
 def random_crop(photo: Image.Image, rng: np.random.Generator) -> np.ndarray:
     """Downsample ``photo`` by a random factor and cut a random 32x32 crop.
 
-    The crop is taken as a box of side ``32 * scale`` in the original photo
-    and resized to 32x32 with an anti-aliasing filter, which is the same as
-    downsampling the whole photo first and cropping afterwards.
+    The crop is a box of side ``32 * scale`` in the original photo, resized
+    to 32x32 with ``RESAMPLE``, which is the same as downsampling the whole
+    photo first and cropping afterwards.  ``scale`` is log-uniform in
+    [MIN_SCALE, MAX_SCALE] (capped by the photo size).
     """
     width, height = photo.size
     max_scale = min(MAX_SCALE, min(width, height) / (1.25 * IMG_SIZE))
-    scale = float(np.exp(rng.uniform(0.0, np.log(max_scale))))
+    scale = float(np.exp(rng.uniform(np.log(MIN_SCALE), np.log(max_scale))))
     side = IMG_SIZE * scale
     left = rng.uniform(0.0, width - side)
     top = rng.uniform(0.0, height - side)
     box = (left, top, left + side, top + side)
-    crop = photo.resize((IMG_SIZE, IMG_SIZE), Image.Resampling.LANCZOS, box=box)
-    arr = np.asarray(crop, dtype=np.uint8)
+    arr = np.asarray(photo.resize((IMG_SIZE, IMG_SIZE), RESAMPLE, box=box), dtype=np.uint8)
     if rng.random() < 0.5:
         arr = arr[:, ::-1]
     return np.ascontiguousarray(arr)
@@ -140,10 +189,10 @@ def sample_real_crops(
     rng: np.random.Generator,
     seen: set[str],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sample ``n`` unique crops, sources chosen uniformly at random.
+    """Sample ``n`` unique crops of ``photos``, each photo chosen uniformly.
 
     ``seen`` holds the hashes of all crops drawn so far (all splits), so no
-    crop appears twice anywhere.  Returns (images, source indices).
+    crop appears twice anywhere.  Returns (images, photo indices).
     """
     images = np.empty((n, IMG_SIZE, IMG_SIZE, 3), dtype=np.uint8)
     sources = np.empty(n, dtype=np.int64)
@@ -161,8 +210,25 @@ def sample_real_crops(
     return images, sources
 
 
+def photo_groups(
+    photo_split: bool, test_photos: frozenset[str] = TEST_PHOTOS
+) -> tuple[list[Source], list[Source]]:
+    """(train photos, test photos): disjoint with ``photo_split``, else all for both."""
+    if not photo_split:
+        return list(SOURCES), list(SOURCES)
+    unknown = set(test_photos) - {s.name for s in SOURCES}
+    if unknown or not test_photos or len(test_photos) == len(SOURCES):
+        raise ValueError(
+            f"test photos must be some, not all, of {', '.join(s.name for s in SOURCES)}; "
+            f"got {', '.join(sorted(test_photos)) or 'none'}"
+        )
+    train = [s for s in SOURCES if s.name not in test_photos]
+    test = [s for s in SOURCES if s.name in test_photos]
+    return train, test
+
+
 # --------------------------------------------------------------------------
-# Generator (DCGAN)
+# Generator (a small GAN)
 # --------------------------------------------------------------------------
 
 
@@ -177,32 +243,49 @@ def configure_tensorflow(threads: int) -> None:
     keras.utils.set_random_seed(SEED)
 
 
-def build_generator(latent_dim: int = LATENT_DIM, width: int = 64):
-    """DCGAN generator: latent vector -> 40x40x3 image in [-1, 1].
+def upsampling_block(x, channels: int, arch: str):
+    """Double the resolution: nearest-neighbour upsampling + 3x3 conv, or a transposed conv."""
+    from keras import layers
 
-    A random 32x32 window of the output is the final sample (see
-    ``random_window``), so the fixed pixel grid of the transposed
-    convolutions does not sit at the same position in every fake.
+    if arch == "upsample":
+        x = layers.UpSampling2D(2, interpolation="nearest")(x)
+        return layers.Conv2D(channels, 3, padding="same", use_bias=False)(x)
+    if arch == "transposed":
+        return layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False)(x)
+    raise ValueError(f"unknown generator architecture {arch!r}: use 'upsample' or 'transposed'")
+
+
+def build_generator(arch: str, render: int, latent_dim: int = LATENT_DIM):
+    """Generator: latent vector -> ``render`` x ``render`` x 3 image in [-1, 1].
+
+    Dense base x base x 64 (base 4 for a render of 32, 5 for 80), then one
+    upsampling block per doubling (``GEN_CHANNELS``, BatchNorm + ReLU each),
+    then a 3x3 conv to RGB and tanh.
     """
     import keras
     from keras import layers
 
+    bases = {IMG_SIZE: 4, WINDOW + 16: 5}
+    if render not in bases:
+        raise ValueError(f"render size must be one of {sorted(bases)}, got {render}")
+    base = bases[render]
+    doublings = int(round(np.log2(render / base)))
     z = keras.Input(shape=(latent_dim,), name="z")
-    x = layers.Dense(GEN_BASE * GEN_BASE * width * 2, use_bias=False)(z)
+    x = layers.Dense(base * base * 64, use_bias=False)(z)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-    x = layers.Reshape((GEN_BASE, GEN_BASE, width * 2))(x)
-    for channels in (width, width // 2):
-        x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.Reshape((base, base, 64))(x)
+    for channels in GEN_CHANNELS[:doublings]:
+        x = upsampling_block(x, channels, arch)
         x = layers.BatchNormalization()(x)
         x = layers.ReLU()(x)
-    x = layers.Conv2DTranspose(3, 4, strides=2, padding="same")(x)
+    x = layers.Conv2D(3, 3, padding="same")(x)
     image = layers.Activation("tanh", name="image")(x)
-    return keras.Model(z, image, name="generator")
+    return keras.Model(z, image, name=f"generator_{arch}_{render}")
 
 
 def build_discriminator(width: int = 32):
-    """DCGAN discriminator: 32x32x3 image -> real/fake logit."""
+    """Discriminator: 32x32x3 image -> real/fake logit."""
     import keras
     from keras import layers
 
@@ -216,6 +299,40 @@ def build_discriminator(width: int = 32):
     return keras.Model(image, logit, name="discriminator")
 
 
+def window_box(render: int) -> tuple[int, int, int, int]:
+    """The central ``WINDOW`` x ``WINDOW`` box of a ``render`` x ``render`` image."""
+    margin = (render - WINDOW) // 2
+    return (margin, margin, margin + WINDOW, margin + WINDOW)
+
+
+def resize_matrix(render: int) -> np.ndarray:
+    """The ``(32, render)`` matrix of Pillow's ``RESAMPLE`` resize of ``window_box`` in 1-D.
+
+    Each column is Pillow's float resize of a unit impulse, so ``M @ row``
+    is what Pillow does to a row (up to its uint8 rounding).
+    """
+    left, _, right, _ = window_box(render)
+    matrix = np.empty((IMG_SIZE, render), dtype=np.float32)
+    for i in range(render):
+        impulse = np.zeros((1, render), dtype=np.float32)
+        impulse[0, i] = 1.0
+        resized = Image.fromarray(impulse, mode="F").resize(
+            (IMG_SIZE, 1), RESAMPLE, box=(left, 0, right, 1)
+        )
+        matrix[:, i] = np.asarray(resized, dtype=np.float32)[0]
+    return matrix
+
+
+def downscale_in_graph(images, matrix):
+    """Downscale a batch's central window to 32x32 with ``RESAMPLE`` (differentiable)."""
+    import tensorflow as tf
+
+    if matrix is None:
+        return images
+    m = tf.constant(matrix)
+    return tf.einsum("ij,njkc,lk->nilc", m, images, m)
+
+
 def to_unit_range(images: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] -> float32 [-1, 1]."""
     return images.astype(np.float32) / 127.5 - 1.0
@@ -226,27 +343,8 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def window_offsets(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random top/left offsets of 32x32 windows inside a generator output."""
-    high = GEN_SIZE - IMG_SIZE + 1
-    return (
-        rng.integers(0, high, n).astype(np.int32),
-        rng.integers(0, high, n).astype(np.int32),
-    )
-
-
-def random_window(images, top, left):
-    """Cut one 32x32 window per image (differentiable, TensorFlow)."""
-    import tensorflow as tf
-
-    rows = top[:, None] + tf.range(IMG_SIZE)[None, :]
-    cols = left[:, None] + tf.range(IMG_SIZE)[None, :]
-    images = tf.gather(images, rows, axis=1, batch_dims=1)
-    return tf.gather(images, cols, axis=2, batch_dims=1)
-
-
-def make_train_step(generator, discriminator, ema_generator):
-    """Return a compiled DCGAN training step (non-saturating loss)."""
+def make_train_step(generator, discriminator, ema_generator, matrix):
+    """Return a compiled GAN training step (non-saturating loss)."""
     import keras
     import tensorflow as tf
 
@@ -257,9 +355,9 @@ def make_train_step(generator, discriminator, ema_generator):
     d_vars = discriminator.trainable_variables
 
     @tf.function
-    def train_step(real, z, top, left) -> tuple[tf.Tensor, tf.Tensor]:
+    def train_step(real, z) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = random_window(generator(z, training=True), top, left)
+            fake = downscale_in_graph(generator(z, training=True), matrix)
             real_logit = discriminator(real, training=True)
             fake_logit = discriminator(fake, training=True)
             d_loss = bce(tf.ones_like(real_logit), real_logit) + bce(
@@ -275,43 +373,62 @@ def make_train_step(generator, discriminator, ema_generator):
     return train_step
 
 
-def train_generator(pool: np.ndarray, rng: np.random.Generator, steps: int):
-    """Train a DCGAN on the REAL pool; return the EMA generator."""
-    generator = build_generator()
+def train_generator(pool: np.ndarray, rng: np.random.Generator, variant: Variant):
+    """Train the GAN on the REAL pool; return the EMA generator."""
+    generator = build_generator(variant.arch, variant.render)
     discriminator = build_discriminator()
-    ema_generator = build_generator()
+    ema_generator = build_generator(variant.arch, variant.render)
     ema_generator.set_weights(generator.get_weights())
-    train_step = make_train_step(generator, discriminator, ema_generator)
+    matrix = resize_matrix(variant.render) if variant.render != IMG_SIZE else None
+    train_step = make_train_step(generator, discriminator, ema_generator, matrix)
     data = to_unit_range(pool)
     order = rng.permutation(len(data))
     cursor = 0
     start = time.time()
-    for step in range(1, steps + 1):
+    for step in range(1, variant.steps + 1):
         if cursor + GAN_BATCH > len(order):
             order, cursor = rng.permutation(len(data)), 0
         batch = data[order[cursor : cursor + GAN_BATCH]]
         cursor += GAN_BATCH
-        if rng.random() < 0.5:
-            batch = batch[:, :, ::-1]
         z = rng.standard_normal((GAN_BATCH, LATENT_DIM)).astype(np.float32)
-        top, left = window_offsets(GAN_BATCH, rng)
-        d_loss, g_loss = train_step(batch, z, top, left)
-        if step % 200 == 0 or step == steps:
+        d_loss, g_loss = train_step(batch, z)
+        if step % 250 == 0 or step == variant.steps:
             print(
-                f"  GAN step {step:5d}/{steps}  d_loss={float(d_loss):.3f}"
+                f"  GAN step {step:5d}/{variant.steps}  d_loss={float(d_loss):.3f}"
                 f"  g_loss={float(g_loss):.3f}  ({time.time() - start:.0f}s)",
                 flush=True,
             )
     return ema_generator
 
 
-def sample_fakes(generator, n: int, rng: np.random.Generator, seen: set[str]) -> np.ndarray:
-    """Draw ``n`` unique images from the generator using random latent noise."""
+def render_to_32(batch: np.ndarray) -> np.ndarray:
+    """uint8 renders ``(N, S, S, 3)`` -> 32x32: the central window resized with Pillow's
+    ``RESAMPLE``, exactly as a REAL crop's box is."""
+    if batch.shape[1] == IMG_SIZE:
+        return batch
+    box = window_box(batch.shape[1])
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(arr).resize((IMG_SIZE, IMG_SIZE), RESAMPLE, box=box))
+            for arr in batch
+        ]
+    )
+
+
+def sample_fakes(
+    generator, n: int, rng: np.random.Generator, seen: set[str], batch_stats: bool = True
+) -> np.ndarray:
+    """Draw ``n`` unique 32x32 images from the generator using random latent noise.
+
+    With ``batch_stats`` BatchNorm normalises with the statistics of each
+    batch of ``SAMPLE_BATCH`` latents, as in training: the EMA generator's
+    moving averages belong to the raw generator's weights, not to its own,
+    and give washed-out, low-contrast samples.
+    """
     out: list[np.ndarray] = []
     while len(out) < n:
-        z = rng.standard_normal((250, LATENT_DIM)).astype(np.float32)
-        top, left = window_offsets(250, rng)
-        batch = to_uint8(np.asarray(random_window(generator(z, training=False), top, left)))
+        z = rng.standard_normal((SAMPLE_BATCH, LATENT_DIM)).astype(np.float32)
+        batch = render_to_32(to_uint8(np.asarray(generator(z, training=batch_stats))))
         for arr in batch:
             digest = crop_hash(arr)
             if digest not in seen and len(out) < n:
@@ -321,7 +438,7 @@ def sample_fakes(generator, n: int, rng: np.random.Generator, seen: set[str]) ->
 
 
 # --------------------------------------------------------------------------
-# Writing and reading the folder
+# Writing the folder
 # --------------------------------------------------------------------------
 
 
@@ -352,7 +469,7 @@ def check_target(out: Path) -> None:
             sys.exit(f"refusing to overwrite {out}: unexpected entry {rel}")
 
 
-def write_split(out: Path, split: str, label: str, images: np.ndarray) -> None:
+def write_split(out: Path, split: str, label: str, images: np.ndarray, quality: int) -> None:
     """Write images as 0000.jpg, 0001.jpg, ... with one JPEG setting."""
     folder = out / split / label
     folder.mkdir(parents=True, exist_ok=False)
@@ -360,35 +477,36 @@ def write_split(out: Path, split: str, label: str, images: np.ndarray) -> None:
         Image.fromarray(arr, mode="RGB").save(
             folder / f"{i:04d}.jpg",
             format="JPEG",
-            quality=JPEG_QUALITY,
+            quality=quality,
             subsampling=JPEG_SUBSAMPLING,
         )
 
 
-def write_practice_set(out: Path, sets: dict[tuple[str, str], np.ndarray]) -> None:
+def write_practice_set(
+    out: Path, sets: dict[tuple[str, str], np.ndarray], quality: int = JPEG_QUALITY
+) -> None:
     """Delete ``out`` (a previous build) and write all splits to it."""
     check_target(out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     for (split, label), images in sets.items():
-        write_split(out, split, label, images)
-
-
-def load_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read one split back from JPEG files; label 1 = FAKE, 0 = REAL."""
-    images, labels = [], []
-    for label, name in enumerate(CLASSES):
-        for path in sorted((root / split / name).glob("*.jpg")):
-            with Image.open(path) as img:
-                images.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
-            labels.append(label)
-    return np.stack(images), np.asarray(labels)
+        write_split(out, split, label, images, quality)
 
 
 # --------------------------------------------------------------------------
 # Baselines
 # --------------------------------------------------------------------------
+
+
+def load_split(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split through dflearn's loader: (uint8 images, labels FAKE 0 / REAL 1)."""
+    if str(REPO_DIR) not in sys.path:
+        sys.path.insert(0, str(REPO_DIR))
+    from dflearn.data import load_cifake
+
+    images, labels, _ = load_cifake(root, split)
+    return images, np.asarray(labels)
 
 
 def logistic_regression_accuracy(root: Path) -> float:
@@ -400,6 +518,27 @@ def logistic_regression_accuracy(root: Path) -> float:
     model = LogisticRegression(max_iter=2000)
     model.fit(x_train.reshape(len(x_train), -1) / 255.0, y_train)
     return float(model.score(x_test.reshape(len(x_test), -1) / 255.0, y_test))
+
+
+def classical_accuracy(root: Path) -> tuple[str, float]:
+    """Best test accuracy of notebook 02's six models on its histogram + spectrum features.
+
+    Uses ``dflearn.features.extract("histograms")`` and
+    ``dflearn.classical.run_baselines`` with their defaults; the maximum over
+    the models is an upper bound of what notebook 02 selects on validation.
+    """
+    from dflearn import classical, features
+
+    x_train, y_train = load_split(root, "train")
+    x_test, y_test = load_split(root, "test")
+    feature_sets = {
+        "histograms": (
+            features.extract("histograms", x_train),
+            features.extract("histograms", x_test),
+        )
+    }
+    table, _ = classical.run_baselines(feature_sets, y_train, y_test, seed=SEED)
+    return str(table.index[0]), float(table["accuracy"].iloc[0])
 
 
 def build_small_cnn():
@@ -415,7 +554,7 @@ def build_small_cnn():
     x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     x = layers.Dense(64, activation="relu")(x)
-    prob = layers.Dense(1, activation="sigmoid", name="p_fake")(x)
+    prob = layers.Dense(1, activation="sigmoid", name="p_real")(x)
     return keras.Model(image, prob, name="small_cnn")
 
 
@@ -437,35 +576,57 @@ def small_cnn_accuracy(root: Path, epochs: int = 10) -> float:
     return float(accuracy)
 
 
+def evaluate(root: Path) -> dict[str, float]:
+    """Print and return the three target numbers of a practice-set folder."""
+    results = {"logistic_regression": logistic_regression_accuracy(root)}
+    print(f"logistic regression on raw pixels, test accuracy: {results['logistic_regression']:.3f}")
+    best, results["classical"] = classical_accuracy(root)
+    print(f"best classical model (02) on histograms+spectrum: {results['classical']:.3f} ({best})")
+    results["small_cnn"] = small_cnn_accuracy(root)
+    print(f"small CNN, test accuracy:                         {results['small_cnn']:.3f}")
+    return results
+
+
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
 
 
-def build(out: Path, steps: int) -> None:
-    """Sample REAL crops, train the generator, sample FAKEs, write files."""
+def make_sets(variant: Variant) -> dict[tuple[str, str], np.ndarray]:
+    """Sample REAL crops, train the generator, sample FAKEs: ``{(split, label): images}``."""
     rng = np.random.default_rng(SEED)
     t0 = time.time()
-    photos = [load_source(source) for source in SOURCES]
+    train_sources, test_sources = photo_groups(variant.photo_split, variant.test_photos)
+    train_photos = [load_source(source) for source in train_sources]
+    test_photos = [load_source(source) for source in test_sources]
     seen: set[str] = set()
-    pool, _ = sample_real_crops(photos, N_POOL, rng, seen)
-    real_train, train_src = sample_real_crops(photos, N_TRAIN, rng, seen)
-    real_test, test_src = sample_real_crops(photos, N_TEST, rng, seen)
+    pool, _ = sample_real_crops(train_photos, N_POOL, rng, seen)
+    real_train, train_src = sample_real_crops(train_photos, N_TRAIN, rng, seen)
+    real_test, test_src = sample_real_crops(test_photos, N_TEST, rng, seen)
+    print(f"variant {variant}")
     print(f"sampled {N_POOL} pool + {N_TRAIN + N_TEST} REAL crops ({time.time() - t0:.0f}s)")
-    for i, source in enumerate(SOURCES):
-        n_train, n_test = int((train_src == i).sum()), int((test_src == i).sum())
-        print(f"  {source.name:13s} train={n_train:4d} test={n_test:3d}")
-    generator = train_generator(pool, rng, steps)
-    fake_train = sample_fakes(generator, N_TRAIN, rng, seen)
-    fake_test = sample_fakes(generator, N_TEST, rng, seen)
-    sets = {
+    groups = ((train_sources, train_src, "train"), (test_sources, test_src, "test"))
+    for group, indices, split in groups:
+        counts = ", ".join(f"{s.name}={int((indices == i).sum())}" for i, s in enumerate(group))
+        print(f"  {split}: {counts}")
+    generator = train_generator(pool, rng, variant)
+    fake_train = sample_fakes(generator, N_TRAIN, rng, seen, variant.batch_stats)
+    fake_test = sample_fakes(generator, N_TEST, rng, seen, variant.batch_stats)
+    print(f"sampled {N_TRAIN + N_TEST} FAKEs ({time.time() - t0:.0f}s)")
+    return {
         ("train", "REAL"): real_train,
         ("train", "FAKE"): fake_train,
         ("test", "REAL"): real_test,
         ("test", "FAKE"): fake_test,
     }
-    write_practice_set(out, sets)
-    print(f"wrote {sum(len(v) for v in sets.values())} images to {out} ({time.time() - t0:.0f}s)")
+
+
+def build(out: Path, variant: Variant) -> None:
+    """Make every image in memory, then (re)write ``out``."""
+    check_target(out)
+    sets = make_sets(variant)
+    write_practice_set(out, sets, variant.jpeg_quality)
+    print(f"wrote {sum(len(v) for v in sets.values())} images to {out}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -475,7 +636,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/practice)"
     )
     parser.add_argument(
-        "--evaluate", action="store_true", help="print the two baseline accuracies"
+        "--evaluate", action="store_true", help="print the three baseline accuracies"
     )
     parser.add_argument(
         "--eval-only", action="store_true", help="evaluate an existing folder, do not rebuild"
@@ -484,27 +645,65 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=1, help="TensorFlow intra-op threads (default 1)"
     )
     parser.add_argument(
-        "--steps",
-        type=int,
-        default=GAN_STEPS,
-        help=f"GAN training steps (default {GAN_STEPS}; other values need --out)",
+        "--variant",
+        choices=sorted(VARIANTS),
+        default=DEFAULT_VARIANT,
+        help=f"how FAKEs are made (default {DEFAULT_VARIANT}; others need --out)",
+    )
+    parser.add_argument("--steps", type=int, default=0, help="GAN steps (default: the variant's)")
+    parser.add_argument("--jpeg-quality", type=int, default=0, help="JPEG quality (needs --out)")
+    parser.add_argument(
+        "--moving-stats",
+        action="store_true",
+        help="sample with BatchNorm's moving averages, not batch statistics (needs --out)",
+    )
+    parser.add_argument(
+        "--test-photos",
+        default="",
+        help="comma-separated photos held out for test (default: "
+        f"{','.join(sorted(TEST_PHOTOS))}; needs --out)",
+    )
+    parser.add_argument(
+        "--crop-split",
+        action="store_true",
+        help="split crops, not photos, between train and test (needs --out)",
     )
     return parser.parse_args(argv)
+
+
+def chosen_variant(args: argparse.Namespace) -> Variant:
+    """The variant named on the command line with its overrides applied."""
+    variant = VARIANTS[args.variant]
+    if args.steps:
+        variant = replace(variant, steps=args.steps)
+    if args.jpeg_quality:
+        variant = replace(variant, jpeg_quality=args.jpeg_quality)
+    if args.crop_split:
+        variant = replace(variant, photo_split=False)
+    if args.moving_stats:
+        variant = replace(variant, batch_stats=False)
+    if args.test_photos:
+        variant = replace(variant, test_photos=frozenset(args.test_photos.split(",")))
+    return variant
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
     out = args.out.expanduser().resolve()
-    if args.steps != GAN_STEPS and out == DEFAULT_OUT and not args.eval_only:
-        sys.exit("--steps changes the set: use it only together with --out DIR")
+    variant = chosen_variant(args)
+    if variant != VARIANTS[DEFAULT_VARIANT] and out == DEFAULT_OUT and not args.eval_only:
+        sys.exit(
+            "--variant/--steps/--jpeg-quality/--moving-stats/--test-photos/--crop-split "
+            "change the set: "
+            "use them only with --out DIR"
+        )
     start = time.time()
     configure_tensorflow(args.threads)
     if not args.eval_only:
-        build(out, args.steps)
+        build(out, variant)
     if args.evaluate or args.eval_only:
-        print(f"logistic regression test accuracy: {logistic_regression_accuracy(out):.3f}")
-        print(f"small CNN test accuracy:           {small_cnn_accuracy(out):.3f}")
+        evaluate(out)
     print(f"total time {time.time() - start:.0f}s")
 
 

@@ -99,7 +99,7 @@ def pick_saved(session: "Session", prefix: str, prefer: Sequence[str] = (),
     return names[0] if names else None
 
 
-def _provenance(session: "Session", name: str) -> str:
+def provenance(session: "Session", name: str) -> str:
     """``trained by 03_cnns, 2026-12-06 21:40, test acc 0.912`` from the registry, the file's
     time and the provenance :func:`save_model` wrote."""
     import json
@@ -123,7 +123,7 @@ def load_or_train(session: "Session", name: str, train: Callable[[], "keras.Mode
     """
     model = load_model(session, name)
     if model is not None:
-        return model, f"loaded {name} ({_provenance(session, name)})"
+        return model, f"loaded {name} ({provenance(session, name)})"
     model = train()
     if save:
         save_model(session, model, name)

@@ -23,6 +23,7 @@ import keras
 import pandas as pd
 from keras import layers
 
+from dflearn import study
 from dflearn.layers import PREPROCESS_MODULES, BackbonePreprocess, TransferNet, preprocess_input
 from dflearn.models import classifier_head
 from dflearn.training import unfreeze_from, unfreeze_index
@@ -72,10 +73,11 @@ class Backbone:
 # blocks (conv2 x3, conv3 x4), is ``conv4_block1``.
 BACKBONES: Mapping[str, Backbone] = {
     "vgg16": Backbone("vgg16", "VGG16", "VGG16",
-                      "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", 14,
-                      "from layer 14 onward"),
+                      "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                      int(study.value("study/unfreeze/vgg16/layer")), "from layer 14 onward"),
     "densenet121": Backbone("densenet121", "DenseNet121", "DenseNet121",
-                            "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", 299,
+                            "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                            int(study.value("study/unfreeze/densenet121/layer")),
                             "from layer 299 out of 429"),
     "resnet50": Backbone("resnet50", "ResNet50", "ResNet50",
                          "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "conv4_block1_",
@@ -147,9 +149,10 @@ def study_head(x: keras.KerasTensor) -> keras.KerasTensor:
 def faces_head(x: keras.KerasTensor) -> keras.KerasTensor:
     """The faces project's DenseNet121 head: pooling, dense 512, BatchNorm, dropout 0.35, sigmoid."""
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dense(512, activation="relu", name="head_dense512")(x)
+    x = layers.Dense(int(study.value("faces/densenet121/head_units")), activation="relu",
+                     name="head_dense512")(x)
     x = layers.BatchNormalization(name="head_bn")(x)
-    x = layers.Dropout(0.35, name="head_dropout")(x)
+    x = layers.Dropout(study.value("faces/densenet121/head_dropout"), name="head_dropout")(x)
     return classifier_head(x, "sigmoid")
 
 

@@ -8,7 +8,7 @@ Lesson module of 03; imports only the core. Every training run is one call of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import keras
@@ -28,36 +28,6 @@ from dflearn.training import fit
 # and recall equal its accuracy, as support-weighted averages do; on our balanced test sets the
 # weighted average equals the macro one. Its two F1 numbers are most likely FAKE's then REAL's
 # (see dflearn.study); VGG's rows print one F1 only.
-FIG1_COLUMNS: Mapping[str, str] = {"loss": "loss", "accuracy": "accuracy",
-                                   "precision": "precision_macro", "recall": "recall_macro",
-                                   "f1_a": "f1_FAKE", "f1_b": "f1_REAL"}
-
-
-def fig1_side_by_side(ours: Mapping[str, Mapping[str, float]],
-                      study_models: Mapping[str, str]) -> pd.DataFrame:
-    """One row per model: each Fig. 1 column as the study prints it (``<column>_study``) beside
-    ours (``<column>_ours``). ``ours`` maps a display name to a :func:`dflearn.metrics.evaluate`
-    row, ``study_models`` the same name to the study's model key (``"personal_cnn"``). A Fig. 1
-    row that prints a single F1 gets it in ``f1_single_study`` (no column of ours matches it).
-
-    Used in 03 §8 (our numbers next to the study's)."""
-    rows = {}
-    for name, model_key in study_models.items():
-        row: dict[str, float] = {}
-        for column, our_metric in FIG1_COLUMNS.items():
-            row[f"{column}_study"] = _reported_or_nan(f"study/{model_key}/{column}")
-            row[f"{column}_ours"] = float(ours[name][our_metric])
-        row["f1_single_study"] = _reported_or_nan(f"study/{model_key}/f1")
-        rows[name] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "model"
-    return table
-
-
-def _reported_or_nan(key: str) -> float:
-    return study.value(key) if key in study.REPORTED else float("nan")
-
-
 # ---------------------------------------------------------------- the lightweight project
 
 LIGHTWEIGHT_METRICS: Mapping[str, str] = {"accuracy": "accuracy", "precision": "precision_FAKE",
@@ -151,15 +121,22 @@ def plot_augmentations(image: np.ndarray, augmentations: Mapping[str, keras.Laye
 
 # ---------------------------------------------------------------- the faces project's search
 
+def _search_range(name: str) -> tuple[float, float]:
+    """The faces project's uniform range of ``name`` (Table 1), from :mod:`dflearn.study`."""
+    return (study.value(f"faces/search/{name}/low"), study.value(f"faces/search/{name}/high"))
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """The faces project's Table 1: max learning rate U[1e-5, 1e-3], weight decay U[0, 1e-2],
     dropout U[0.1, 0.5], batch size one of {32, 64, 128}."""
 
-    learning_rate: tuple[float, float] = (1e-5, 1e-3)
-    weight_decay: tuple[float, float] = (0.0, 1e-2)
-    dropout: tuple[float, float] = (0.1, 0.5)
-    batch_sizes: tuple[int, ...] = (32, 64, 128)
+    learning_rate: tuple[float, float] = field(
+        default_factory=lambda: _search_range("max_learning_rate"))
+    weight_decay: tuple[float, float] = field(default_factory=lambda: _search_range("weight_decay"))
+    dropout: tuple[float, float] = field(default_factory=lambda: _search_range("dropout"))
+    batch_sizes: tuple[int, ...] = field(default_factory=lambda: tuple(
+        int(study.value(f"faces/search/batch_size/choice_{k}")) for k in (1, 2, 3)))
 
     def sample(self, n_trials: int, seed: int = 0) -> list[dict[str, float]]:
         """``n_trials`` draws from the space (seeded, uniform as the table says).

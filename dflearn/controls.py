@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from dflearn.data import Dataset
+from dflearn.fallback import FallbackBox, figure_html, static_html
 from dflearn.metrics import evaluate
 from dflearn.training import AUGMENTATIONS, FitResult, augmentation_named, fit
 
@@ -40,17 +41,20 @@ class TrainingControl:
         self.build_model, self.train_data, self.val_data = build_model, train, val
         self.batch_size, self.seed = batch_size, seed
         self.runs: list[FitResult] = []
-        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max_epochs, description="epochs")
+        label = {"description_width": "initial"}  # whole descriptions, not "learning r..."
+        self.epochs = widgets.IntSlider(value=epochs, min=1, max=max_epochs, description="epochs",
+                                        style=label)
         self.learning_rate = widgets.SelectionSlider(
             options=[(f"{lr:g}", lr) for lr in LEARNING_RATES], value=learning_rate,
-            description="learning rate")
+            description="learning rate", style=label)
         self.augment = widgets.Dropdown(options=AUGMENTATIONS, value=augment,
-                                        description="augmentation")
+                                        description="augmentation", style=label)
         self.button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.output = widgets.Output()
         self.button.on_click(lambda _: self.train())
-        self.widget = widgets.VBox([widgets.HBox([self.epochs, self.learning_rate]),
-                                    widgets.HBox([self.augment, self.button]), self.output])
+        self.widget = FallbackBox([widgets.HBox([self.epochs, self.learning_rate]),
+                                   widgets.HBox([self.augment, self.button]), self.output],
+                                  fallback=self.static_view)
 
     def train(self) -> FitResult:
         """Train a fresh model with the current settings and show the result."""
@@ -71,8 +75,23 @@ class TrainingControl:
                   f"learning rate={self.learning_rate.value:g} augmentation={self.augment.value} "
                   f"-> validation accuracy {accuracy:.3f}; {result.summary()}")
             fig = result.plot(title=f"Run {len(self.runs)}")
-            plt.show(fig)
+            plt.close(fig)  # off pyplot's list before drawing: see dflearn.fallback.figure_html
+            display(fig)
         return result
+
+    def static_view(self) -> str:
+        """HTML of the control's settings and, once it has trained, its last run's curves: what
+        pages without a kernel show (the rendered course site, nbviewer)."""
+        settings = (f"epochs {self.epochs.value} (1-{self.epochs.max}), learning rate "
+                    f"{self.learning_rate.value:g}, augmentation {self.augment.value}")
+        if not self.runs:
+            return static_html(f"Training control (interactive in Jupyter with a running "
+                               f"kernel): {settings}; press Train there to train a fresh model.")
+        last = self.runs[-1]
+        return static_html(f"Training control, run {len(self.runs)} ({settings}): "
+                           f"{last.summary()}",
+                           figure_html(last.plot(title=f"Run {len(self.runs)}"),
+                                       f"training curves of run {len(self.runs)}"))
 
     def _ipython_display_(self) -> None:
         display(self.widget)

@@ -23,6 +23,7 @@ by :func:`dflearn.training.fit` with the project's recipe (:data:`PROJECT_RECIPE
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -73,20 +74,31 @@ class ProjectRecipe:
     early_stop: int
 
 
-# The project's table, column by column (its "-" label smoothing is 0). Its column order is
-# SkipConCNN, ThreeCNN, EnsembleCNN.
+_INT_FIELDS = ("batch_size", "plateau_patience", "epochs", "early_stop")
+
+
+def _project_recipe(model: str) -> ProjectRecipe:
+    """One column of the project's training table, read from :mod:`dflearn.study`
+    (``ensemble/<model>/<hyperparameter>``; its "-" label smoothing is 0)."""
+    values = {f.name: study.value(f"ensemble/{model}/{f.name}")
+              for f in dataclasses.fields(ProjectRecipe)}
+    return ProjectRecipe(**{k: (int(v) if k in _INT_FIELDS else v) for k, v in values.items()})
+
+# The project's table, column by column (its column order: SkipConCNN, ThreeCNN, EnsembleCNN).
 PROJECT_RECIPES: Mapping[str, ProjectRecipe] = {
-    "SkipConCNN": ProjectRecipe(8, 5e-4, 1e-4, 0.0, 5, 0.5, 200, 25),
-    "ThreeCNN": ProjectRecipe(16, 5e-4, 1e-4, 0.0, 15, 0.8, 200, 15),
-    "EnsembleCNN": ProjectRecipe(4, 1e-4, 1e-4, 0.1, 5, 0.5, 80, 5),
+    "SkipConCNN": _project_recipe("skip_con_cnn"),
+    "ThreeCNN": _project_recipe("three_cnn"),
+    "EnsembleCNN": _project_recipe("ensemble_cnn"),
 }
 # The plateau settings the project found to destabilise ThreeCNN, and the ones it kept
 # (its hyperparameter paragraph): (patience, factor).
-UNSTABLE_PLATEAU: tuple[int, float] = (5, 0.5)
-KEPT_PLATEAU: tuple[int, float] = (15, 0.8)
+UNSTABLE_PLATEAU: tuple[int, float] = (int(study.value("ensemble/unstable_plateau/patience")),
+                                       study.value("ensemble/unstable_plateau/factor"))
+KEPT_PLATEAU: tuple[int, float] = (PROJECT_RECIPES["ThreeCNN"].plateau_patience,
+                                   PROJECT_RECIPES["ThreeCNN"].plateau_factor)
 # Its training augmentation: horizontal flips and rotations of up to 15 degrees (as a fraction
 # of a full turn, Keras' unit).
-PROJECT_ROTATION = 15 / 360
+PROJECT_ROTATION = study.value("ensemble/augmentation/rotation_degrees") / 360
 AUGMENTATIONS = ("none", "geometric", "geometric + photometric")
 
 

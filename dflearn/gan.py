@@ -37,6 +37,7 @@ import pandas as pd
 import tensorflow as tf
 from keras import layers, ops
 
+from dflearn import study
 from dflearn.backbones import IMAGENET, load_backbone
 from dflearn.data import FAKE, Dataset
 from dflearn.images import check_images
@@ -46,6 +47,9 @@ from dflearn.models import classifier_head, image_input, scaled
 from dflearn.plots import image_grid
 from dflearn.splits import balanced_subset
 from dflearn.training import TimeBudget, fit
+
+# The project's Adam learning rate of both networks ("base learning rates of 1e-4").
+BASE_LEARNING_RATE: float = study.value("gan/base/learning_rate")
 
 LOSSES = ("bce", "wgan-gp")
 STEP_COLUMNS = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_fake",
@@ -109,7 +113,8 @@ def discriminator(width: float = 1.0, image_size: int = 32) -> keras.Model:
     return keras.Model(images, logit, name="discriminator")
 
 
-def gan_optimizers(loss: str = "bce", d_learning_rate: float = 1e-4, g_learning_rate: float = 1e-4
+def gan_optimizers(loss: str = "bce", d_learning_rate: float = BASE_LEARNING_RATE,
+                   g_learning_rate: float = BASE_LEARNING_RATE
                    ) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Optimizer]:
     """Adam for the discriminator and for the generator, each at its own learning rate (the
     GAN project's base rate 1e-4 for both by default; TTUR sets two different rates, see
@@ -255,7 +260,8 @@ class GAN(keras.Model):
 
 
 def build_gan(latent_dim: int = 64, width: float = 1.0, image_size: int = 32, loss: str = "bce",
-              d_learning_rate: float = 1e-4, g_learning_rate: float = 1e-4, seed: int = 0,
+              d_learning_rate: float = BASE_LEARNING_RATE,
+              g_learning_rate: float = BASE_LEARNING_RATE, seed: int = 0,
               **options: Any) -> GAN:
     """A compiled :class:`GAN` with fresh networks and one Adam per network at its own learning
     rate (``options`` go to GAN). Used in 09 §2 and §3 (by :func:`train_ablation`)."""
@@ -468,27 +474,37 @@ class AblationRow:
     key: str
     loss: str = "bce"
     label_smoothing: float = 0.0
-    g_learning_rate: float = 1e-4
-    d_learning_rate: float = 1e-4
+    g_learning_rate: float = BASE_LEARNING_RATE
+    d_learning_rate: float = BASE_LEARNING_RATE
 
     @property
     def rates(self) -> str:
-        """``G 1e-04 / D 1e-05``: the two learning rates."""
+        """The two learning rates, as ``G <rate> / D <rate>`` in scientific notation."""
         return f"G {self.g_learning_rate:.0e} / D {self.d_learning_rate:.0e}"
 
 
-# The project's base rate is 1e-4 for both networks; its TTUR rows use 1e-4 (G) / 1e-5 (D), and
-# for WGAN-GP also 1e-4 (G) / 3e-4 (D), which Table 1 prints as "3e-4, 1e-4". The report does
-# not give the label-smoothing epsilon: we use 0.1.
+def _ttur(row: str, loss: str = "bce") -> AblationRow:
+    """A TTUR row of Table 1, its two learning rates read from :mod:`dflearn.study`."""
+    return AblationRow(TABLE1_LABELS[row], row, loss=loss,
+                       g_learning_rate=study.value(f"gan/ttur/{row}/g_learning_rate"),
+                       d_learning_rate=study.value(f"gan/ttur/{row}/d_learning_rate"))
+
+
+# Table 1's labels, as printed. Its TTUR rows use 1e-4 (G) / 1e-5 (D), and for WGAN-GP also
+# 1e-4 (G) / 3e-4 (D), which Table 1 prints as "3e-4, 1e-4". The report does not give the
+# label-smoothing epsilon: we use 0.1.
+TABLE1_LABELS: Mapping[str, str] = {
+    "baseline": "Baseline", "baseline_ls": "Baseline + LS", "baseline_ttur": "Baseline + TTUR",
+    "wgan_gp": "WGAN-GP", "wgan_ttur_1e-4_1e-5": "WGAN TTUR 1e-4, 1e-5",
+    "wgan_ttur_3e-4_1e-4": "WGAN TTUR 3e-4, 1e-4"}
+LABEL_SMOOTHING = 0.1
 TABLE1_ROWS: tuple[AblationRow, ...] = (
-    AblationRow("Baseline", "baseline"),
-    AblationRow("Baseline + LS", "baseline_ls", label_smoothing=0.1),
-    AblationRow("Baseline + TTUR", "baseline_ttur", d_learning_rate=1e-5),
-    AblationRow("WGAN-GP", "wgan_gp", loss="wgan-gp"),
-    AblationRow("WGAN TTUR 1e-4, 1e-5", "wgan_ttur_1e-4_1e-5", loss="wgan-gp",
-                d_learning_rate=1e-5),
-    AblationRow("WGAN TTUR 3e-4, 1e-4", "wgan_ttur_3e-4_1e-4", loss="wgan-gp",
-                d_learning_rate=3e-4),
+    AblationRow(TABLE1_LABELS["baseline"], "baseline"),
+    AblationRow(TABLE1_LABELS["baseline_ls"], "baseline_ls", label_smoothing=LABEL_SMOOTHING),
+    _ttur("baseline_ttur"),
+    AblationRow(TABLE1_LABELS["wgan_gp"], "wgan_gp", loss="wgan-gp"),
+    _ttur("wgan_ttur_1e-4_1e-5", loss="wgan-gp"),
+    _ttur("wgan_ttur_3e-4_1e-4", loss="wgan-gp"),
 )
 
 
@@ -768,6 +784,32 @@ def discriminator_study(splits: Any, models: tuple[int, ...] = DISCRIMINATOR_MOD
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
+
+
+# The project's claims about its discriminators (section 6.5, Table 3), as (better, worse, its
+# words): each is an ordering claim, judged on our test accuracies by dflearn.study's rule.
+TABLE3_CLAIMS: tuple[tuple[str, str, str], ...] = (
+    ("Model 3", "Model 2", "Model 3 (deeper, learning-rate decay) beats Model 2 "
+                           "(augmentation, dropout)"),
+    ("Model 1", "Model 2", "Model 1 (two-conv CNN) beats Model 2 (plus augmentation, dropout)"),
+    ("Model 4", "Model 5", "Model 4 beats Model 5 (L2 0.01 on every layer)"),
+)
+
+
+def table3_findings(table3: pd.DataFrame) -> pd.DataFrame:
+    """The project's discriminator claims (:data:`TABLE3_CLAIMS`) judged with
+    :func:`dflearn.study.judge_order` on ``table3`` (:func:`discriminator_study`'s table, with
+    ``model``, ``our_accuracy``, ``project_accuracy`` and ``test_images`` columns); claims about a
+    model ``table3`` lacks are left out. The project's data are DeepFakeFace faces, ours CIFAKE
+    objects: a verdict says whether its ordering carries over, not whether its numbers do.
+    Used in 09 §6 (``09/findings``)."""
+    rows = table3.set_index("model") if "model" in table3.columns else table3
+    verdicts = [study.judge_order(a, rows.at[a, "our_accuracy"], int(rows.at[a, "test_images"]),
+                                  b, rows.at[b, "our_accuracy"], int(rows.at[b, "test_images"]),
+                                  seed_a=rows.at[a, "project_accuracy"],
+                                  seed_b=rows.at[b, "project_accuracy"], finding=words)
+                for a, b, words in TABLE3_CLAIMS if a in rows.index and b in rows.index]
+    return study.findings_table(verdicts)
 
 # --------------------------------------------------------------------------- saved detectors
 

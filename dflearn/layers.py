@@ -7,7 +7,8 @@ course model.
 * :class:`BackbonePreprocess` and :class:`TransferNet`: transfer learning (04, 07);
 * :class:`SmoothedSparseCrossentropy`: label smoothing for softmax heads (06, 09);
 * :class:`TwoClassProbabilities` and :class:`ConfidenceBlend`: EnsembleCNN (06);
-* :class:`BlurJpeg`: Wang et al.'s Blur+JPEG augmentation (08).
+* :class:`BlurJpeg`: Wang et al.'s Blur+JPEG augmentation (08);
+* :class:`NPRResidual`: Tan et al.'s neighbouring-pixel-relationship residual (10).
 """
 
 from __future__ import annotations
@@ -225,3 +226,47 @@ class BlurJpeg(keras.layers.Layer):
         return {**super().get_config(), "blur_prob": self.blur_prob, "jpeg_prob": self.jpeg_prob,
                 "sigma_range": self.sigma_range, "quality_range": self.quality_range,
                 "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class NPRResidual(layers.Layer):
+    """Tan et al. (CVPR 2024)'s NPR input: the image minus its nearest-neighbour
+    down-then-up-sampled copy.
+
+    Down-sampling by ``factor`` with nearest neighbours keeps the top-left pixel of every
+    ``factor x factor`` block; up-sampling repeats it over the block. The residual is 0 at each
+    block's top-left pixel and, elsewhere, the difference from it: the local pixel relationships
+    that a generator's up-sampling layers leave behind, with the picture's content mostly
+    removed. Works on any pixel range; image sides must be multiples of ``factor``.
+    Used in 10 §2 (NPR detector).
+    """
+
+    def __init__(self, factor: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        if int(factor) != factor or factor < 2:
+            raise ValueError(f"NPRResidual factor must be an integer of at least 2, "
+                             f"got {factor!r}.")
+        self.factor = int(factor)
+
+    def build(self, input_shape: tuple) -> None:
+        """Check that both image sides are multiples of ``factor``."""
+        height, width = input_shape[1], input_shape[2]
+        for side in (height, width):
+            if side is not None and side % self.factor:
+                raise ValueError(f"NPRResidual needs image sides divisible by {self.factor}, "
+                                 f"got {height}x{width}; resize the images first.")
+
+    def call(self, images: Any) -> Any:
+        f = self.factor
+        images = ops.cast(images, self.compute_dtype)
+        kept = images[:, ::f, ::f, :]
+        copied = ops.repeat(ops.repeat(kept, f, axis=1), f, axis=2)
+        return images - copied
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """The output has the input's shape."""
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, for saving and cloning."""
+        return {**super().get_config(), "factor": self.factor}

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from dflearn import study
 from dflearn.data import CLASS_NAMES, REAL, Dataset
 
 
@@ -178,3 +179,43 @@ def evaluate_models(models: Mapping[str, Any], datasets: Mapping[str, Dataset],
             rows.append({"model": model_name, "dataset": data_name, "images": len(ds.labels),
                          **{c: row[c] for c in columns}})
     return pd.DataFrame(rows).set_index(["model", "dataset"])
+
+
+# --------------------------------------------------------------------------- the study's Fig. 1
+
+# Fig. 1's columns: (our column label, our :func:`evaluate` metric, the study's metric key).
+FIG1_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("loss", "loss", "loss"), ("accuracy", "accuracy", "accuracy"),
+    ("precision", "precision_macro", "precision"), ("recall", "recall_macro", "recall"),
+    ("F1 FAKE", "f1_FAKE", "f1_a"), ("F1 REAL", "f1_REAL", "f1_b"))
+
+
+def _reported_or_nan(key: str) -> float:
+    return float(study.value(key)) if key in study.REPORTED else float("nan")
+
+
+def fig1_side_by_side(ours: Mapping[str, tuple[str, Mapping[str, float], int]]) -> pd.DataFrame:
+    """The study's Fig. 1 rows beside ours, one row per model, in one shape for every notebook
+    (03's models from scratch, 04's transfer models; the course report joins them).
+
+    ``ours`` maps a display name to (the study's model key, e.g. ``"personal_cnn"``, our
+    :func:`evaluate` row, the number of test images). Columns: ``study key``, ``n ours``, then
+    ``<metric> ours`` / ``<metric> study`` for loss, accuracy, precision, recall, F1 FAKE and
+    F1 REAL (the study's two printed F1s, ``f1_a`` / ``f1_b``, NaN where it prints one), ``F1 study
+    (single)`` where Fig. 1 prints a single F1, and ``verdict``: the study's accuracy judged with
+    :func:`dflearn.study.judge_value` against ours.
+
+    Used in 03 §8 (``03/vs_study``) and 04 §5 (``04/fig1``)."""
+    rows = {}
+    for name, (key, metrics_row, n) in ours.items():
+        row: dict[str, Any] = {"study key": key, "n ours": int(n)}
+        for label, our_metric, their_metric in FIG1_COLUMNS:
+            row[f"{label} ours"] = float(metrics_row[our_metric])
+            row[f"{label} study"] = _reported_or_nan(f"study/{key}/{their_metric}")
+        row["F1 study (single)"] = _reported_or_nan(f"study/{key}/f1")
+        row["verdict"] = study.judge_value(f"study/{key}/accuracy", row["accuracy ours"],
+                                           int(n)).verdict
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    return table

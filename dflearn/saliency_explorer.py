@@ -126,8 +126,8 @@ class SaliencyExplorer:
             print(f"{model} has no {category} image here.")
             return
         fig = self.render(model, method, int(chosen[min(int(rank), len(chosen) - 1)]))
+        plt.close(fig)  # off pyplot's list before drawing: see dflearn.fallback.figure_html
         display(fig)
-        plt.close(fig)
 
     # ------------------------------------------------------------------ ipywidgets
 
@@ -135,6 +135,8 @@ class SaliencyExplorer:
     def widget(self):
         """The ipywidgets controls (model, method, category, rank) above the drawing."""
         import ipywidgets as widgets
+
+        from dflearn.fallback import FallbackBox
 
         model = widgets.Dropdown(options=list(self.explainers), description="model")
         method = widgets.Dropdown(options=[(METHOD_TITLES[m], m) for m in self.methods],
@@ -154,5 +156,21 @@ class SaliencyExplorer:
         fit_slider()
         drawing = widgets.interactive_output(self.show, {"model": model, "method": method,
                                                          "category": category, "rank": rank})
-        return widgets.VBox([widgets.HBox([model, method, category]),
-                             widgets.HBox([rank, count]), drawing])
+        return FallbackBox([widgets.HBox([model, method, category]), widgets.HBox([rank, count]),
+                            drawing],
+                           fallback=lambda: self.static_view(model.value, method.value,
+                                                             category.value, rank.value))
+
+    def static_view(self, model: str, method: str, category: str = ALL, rank: int = 0) -> str:
+        """HTML of what :meth:`show` draws for these choices, for pages without a kernel (the
+        rendered course site, nbviewer). Used by :attr:`widget`."""
+        from dflearn.fallback import figure_html, static_html
+
+        chosen = self.selection(model, category)
+        note = (f"Saliency explorer (interactive in Jupyter with a running kernel); static view: "
+                f"{model}, {METHOD_TITLES[method]}, category {category}, rank {int(rank)}")
+        if len(chosen) == 0:
+            return static_html(f"{note}: no image in this category.")
+        index = int(chosen[min(int(rank), len(chosen) - 1)])
+        return static_html(f"{note}.", figure_html(self.render(model, method, index),
+                                                   f"{METHOD_TITLES[method]} of image {index}"))

@@ -38,12 +38,23 @@ the seed's headline models gets its own level: ``<seed>/<table>/<row>/<metric>``
   the last epoch printed, plus ``study/fig17/resnet50/after/best_val_accuracy``.
 * ``lightweight/mobilenet_cnn/...``, ``lightweight/improved_dense_cnn/...``,
   ``lightweight/separable_conv/reduction_factor``.
+* ``study/unfreeze/<model>/<layer|layers|block>``: where the Methodology starts fine-tuning.
 * ``gan/table1/<row>/fid``, ``gan/table2/<row>/fid``, ``gan/table3/model_<k>/<metric>``,
-  ``gan/model_1/epoch10_accuracy``.
+  ``gan/model_1/epoch10_accuracy``; hyperparameters ``gan/base/learning_rate`` and
+  ``gan/ttur/<row>/<g|d>_learning_rate``.
 * ``ensemble/<model>/<metric>`` (``three_cnn``, ``three_cnn_dilated``, ``skip_con_cnn``,
-  ``ensemble_cnn``, ``two_conv_cnn``).
+  ``ensemble_cnn``, ``two_conv_cnn``), including the training table's hyperparameters
+  (``batch_size``, ``learning_rate``, ``weight_decay``, ``label_smoothing``,
+  ``plateau_patience``, ``plateau_factor``, ``epochs``, ``early_stop``);
+  ``ensemble/unstable_plateau/<patience|factor>``, ``ensemble/augmentation/rotation_degrees``.
 * ``faces/<model>/<metric>`` (``own_cnn``, ``densenet121``; Table 1's hyperparameters under
-  ``faces/own_cnn/``; ``faces/step_lr/...``, ``faces/early_stopping/patience``).
+  ``faces/own_cnn/``, its search ranges under ``faces/search/<name>/<low|high|choice_k>``;
+  ``faces/step_lr/...``, ``faces/early_stopping/patience``, the DenseNet121 head's
+  ``faces/densenet121/head_units`` and ``head_dropout``).
+
+Every hyperparameter a seed reports lives here too, and the modules that follow a seed's recipe
+(:mod:`dflearn.ensembles`, :mod:`dflearn.gan`, :mod:`dflearn.cnn_projects`,
+:mod:`dflearn.backbones`, :mod:`dflearn.transfer`) read it with :func:`value`.
 
 A bare metric (``accuracy``, ``loss``...) is the headline number of its table; ``train_`` and
 ``val_`` say which split where a table prints both. Each :class:`Reported` holds the value exactly
@@ -292,6 +303,21 @@ _add("study/fig17/resnet50/after/best_val_accuracy", 0.9442, "Fig. 17",
      "highest per-epoch validation accuracy of ResNet50 after fine-tuning (epoch 4; the text's "
      "\"maximum accuracy of 94%\")", CIFAKE, _CIFAKE_VAL_N)
 
+# ---- study: where fine-tuning starts (Methodology) ---------------------------------------------
+_ARCH = "the model's architecture (no data)"
+_add("study/unfreeze/vgg16/layer", 14, "Methodology (VGG)",
+     "first layer unfrozen for fine-tuning (\"from layer 14 onward\")", _ARCH)
+_add("study/unfreeze/densenet121/layer", 299, "Methodology (DenseNet121)",
+     "first layer unfrozen for fine-tuning (\"from layer 299 out of 429\")", _ARCH)
+_add("study/unfreeze/densenet121/layers", 429, "Methodology (DenseNet121)",
+     "layers counted in DenseNet121 (\"out of 429\")", _ARCH)
+_add("study/unfreeze/resnet50/block", 8, "Methodology (ResNet50)",
+     "first block unfrozen (\"the first 7 blocks are preserved ... starting at Block 8\")", _ARCH)
+_add("study/unfreeze/personal_cnn/layer", 23, "Methodology (Personal CNN)",
+     "first layer unfrozen for transfer learning (\"starting at layer 23 of 40\")", _ARCH)
+_add("study/unfreeze/personal_cnn/layers", 40, "Methodology (Personal CNN)",
+     "layers counted in the Personal CNN (\"of 40\")", _ARCH)
+
 # ---- lightweight project ---------------------------------------------------------------------
 LIGHTWEIGHT = ("CelebA/FFHQ faces vs StyleGAN/StarGAN/AttGAN/GDWCT fakes "
                "(60/10/30 train/validation/test split)")
@@ -333,6 +359,14 @@ for _row, _fid, _what in (
         ("wgan_ttur_3e-4_1e-4", 247.06, "WGAN-GP + TTUR, printed \"3e-4, 1e-4\" (the setup "
                                         "says 1e-4 generator, 3e-4 discriminator)")):
     _add(f"gan/table1/{_row}/fid", _fid, "Table 1", f"{_FID} of {_what}", DFF)
+_add("gan/base/learning_rate", 1e-4, "3.2 (base models)",
+     "hyperparameter: Adam's base learning rate of both generator and discriminator", DFF)
+for _row, _d_rate in (("baseline_ttur", 1e-5), ("wgan_ttur_1e-4_1e-5", 1e-5),
+                      ("wgan_ttur_3e-4_1e-4", 3e-4)):
+    _add(f"gan/ttur/{_row}/g_learning_rate", 1e-4, "3.2.3 and its experiment list",
+         "hyperparameter: generator learning rate of this TTUR row", DFF)
+    _add(f"gan/ttur/{_row}/d_learning_rate", _d_rate, "3.2.3 and its experiment list",
+         "hyperparameter: discriminator learning rate of this TTUR row", DFF)
 _add("gan/table2/insight/fid", 67.44, "Table 2", f"{_FID} of DeepFakeFace's InsightFace fakes",
      DFF_FACES)
 _add("gan/table2/wgan_gp/fid", 136.899, "Table 2", f"{_FID} of WGAN-GP (40 epochs)", DFF_FACES)
@@ -389,6 +423,24 @@ _add("ensemble/ensemble_cnn/frozen_parameters", 9386826, "EnsembleCNN layer tabl
      "frozen parameters (the two base models)", ENSEMBLE)
 _add("ensemble/ensemble_cnn/trainable_parameters", 727, "EnsembleCNN layer table",
      "trainable parameters (weights layer and meta classifier)", ENSEMBLE)
+# The training table ("Parameter SkipConCNN ThreeCNN EnsembleCNN"); its "-" label smoothing is 0.
+_RECIPE_METRICS = {"batch_size": "batch size", "learning_rate": "Adam learning rate",
+                   "weight_decay": "Adam weight decay", "label_smoothing": "label smoothing",
+                   "plateau_patience": "ReduceLROnPlateau (mode 'max') patience, in epochs",
+                   "plateau_factor": "ReduceLROnPlateau factor", "epochs": "epochs",
+                   "early_stop": "early-stopping patience, in epochs"}
+for _model, _values in (("skip_con_cnn", (8, 5e-4, 1e-4, 0.0, 5, 0.5, 200, 25)),
+                        ("three_cnn", (16, 5e-4, 1e-4, 0.0, 15, 0.8, 200, 15)),
+                        ("ensemble_cnn", (4, 1e-4, 1e-4, 0.1, 5, 0.5, 80, 5))):
+    for (_metric, _meaning), _v in zip(_RECIPE_METRICS.items(), _values):
+        _add(f"ensemble/{_model}/{_metric}", _v, "training table", f"hyperparameter: {_meaning}",
+             ENSEMBLE)
+for _k, (_v, _what) in {"patience": (5, "patience"), "factor": (0.5, "factor")}.items():
+    _add(f"ensemble/unstable_plateau/{_k}", _v, "hyperparameter paragraph",
+         f"ReduceLROnPlateau {_what} that \"destabilized the learning process for the "
+         "three-convolutional CNN\"", ENSEMBLE)
+_add("ensemble/augmentation/rotation_degrees", 15, "augmentation paragraph",
+     "largest rotation of its training augmentation, in degrees", ENSEMBLE)
 
 # ---- faces project ---------------------------------------------------------------------------
 FACES = "its 190,305 real/deepfake images of people (Kaggle; 10,905-image test split)"
@@ -420,6 +472,24 @@ _add("faces/own_cnn/dropout", 0.35, "Table 1",
      "hyperparameter: dropout rate used (random search over U[0.1, 0.5])", FACES)
 _add("faces/own_cnn/batch_size", 128, "Table 1",
      "hyperparameter: batch size used (random search over {32, 64, 128})", FACES)
+for _k, (_low, _high, _what) in {"max_learning_rate": (1e-5, 1e-3, "max learning rate"),
+                                 "weight_decay": (0.0, 1e-2, "weight decay"),
+                                 "dropout": (0.1, 0.5, "dropout rate")}.items():
+    _add(f"faces/search/{_k}/low", _low, "Table 1", f"random search: lower end of the uniform "
+         f"distribution of the {_what}", FACES)
+    _add(f"faces/search/{_k}/high", _high, "Table 1", f"random search: upper end of the uniform "
+         f"distribution of the {_what}", FACES)
+for _k, _v in enumerate((32, 64, 128)):
+    _add(f"faces/search/batch_size/choice_{_k + 1}", _v, "Table 1",
+         "random search: one of the discrete batch sizes {32, 64, 128}", FACES)
+_add("faces/search/trials", 5, "2.2 Methods",
+     "random search: models trained until early stopping (\"We ran five different models\")", FACES)
+_add("faces/search/data_fraction", 0.1, "2.2 Methods",
+     "random search: share of the training data used (\"10 % of the training data\")", FACES)
+_add("faces/densenet121/head_units", 512, "2.2 Methods",
+     "units of the fully connected layer added on top of DenseNet121", FACES)
+_add("faces/densenet121/head_dropout", 0.35, "2.2 Methods",
+     "dropout rate between the added layers of the DenseNet121 model", FACES)
 _add("faces/step_lr/gamma", 0.1, "2.2 Methods",
      "hyperparameter: learning-rate scheduler factor (x0.1 every 5 epochs)", FACES)
 _add("faces/step_lr/step_size", 5, "2.2 Methods",
@@ -427,6 +497,7 @@ _add("faces/step_lr/step_size", 5, "2.2 Methods",
 _add("faces/early_stopping/patience", 2, "2.2 Methods",
      "hyperparameter: early-stopping patience on the validation loss, in epochs", FACES)
 
+del _low, _high, _RECIPE_METRICS, _d_rate
 del _name, _acc, _loss, _prec, _rec, _f1a, _f1b, _tacc, _tloss, _label, _model, _epoch, \
     _before, _after, _phase, _values, _metric, _meaning, _v, _row, _fid, _what, _k, _data, _n, \
     _sens, _spec

@@ -25,7 +25,7 @@ import pandas as pd
 from dflearn import study
 from dflearn.backbones import BACKBONES, RANDOM_INIT, TransferModel
 from dflearn.data import Dataset
-from dflearn.metrics import STUDY_COLUMNS, evaluate, faces_project_metrics
+from dflearn.metrics import STUDY_COLUMNS, evaluate, faces_project_metrics, fig1_side_by_side
 from dflearn.models import PERSONAL_UNFREEZE_LAYER, real_probability
 from dflearn.splits import Splits
 from dflearn.training import FitResult, describe_unfrozen, fit, unfreeze_index
@@ -96,12 +96,13 @@ class UnfreezeReading:
 
 UNFREEZE_USES: tuple[str, ...] = ("followed", "also run", "shown")
 UNFREEZE_READINGS: tuple[UnfreezeReading, ...] = (
-    UnfreezeReading("VGG16", "index 14", "from layer 14 onward", 14, "followed",
+    UnfreezeReading("VGG16", "index 14", "from layer 14 onward",
+                    int(study.value("study/unfreeze/vgg16/layer")), "followed",
                     "the index names block4_pool: only block 5 trains"),
     UnfreezeReading("VGG16", "last two blocks", "includes the last two convolutional blocks",
                     "block4_conv1", "also run", "the words: blocks 4 and 5 train"),
-    UnfreezeReading("DenseNet121", "index 299", "unfrozen from layer 299 out of 429", 299,
-                    "followed", "inside the third dense block (conv4), two of its 24 layers "
+    UnfreezeReading("DenseNet121", "index 299", "unfrozen from layer 299 out of 429",
+                    int(study.value("study/unfreeze/densenet121/layer")), "followed", "inside the third dense block (conv4), two of its 24 layers "
                     "before its end; 429 counts the two layers of the ImageNet classifier"),
     UnfreezeReading("DenseNet121", "final dense block",
                     "keeping the final Dense Block and classifier layers", "conv5_block1_",
@@ -116,7 +117,8 @@ UNFREEZE_READINGS: tuple[UnfreezeReading, ...] = (
                     "counted from 1 without an input layer, two blocks of 11 layers end at 22: "
                     "layer 23 is the first convolution of the final block, as the words say"),
     UnfreezeReading(PERSONAL_LABEL, "index 23 of our model", "unfrozen starting at layer 23 of 40",
-                    23, "shown", "our model lists its Input and Rescaling layers first, so its "
+                    int(study.value("study/unfreeze/personal_cnn/layer")), "shown",
+                    "our model lists its Input and Rescaling layers first, so its "
                     "index 23 is not the study's layer 23"),
 )
 
@@ -301,25 +303,14 @@ def _study_runs(runs: Sequence[TransferRun], labels: Sequence[str]) -> dict[str,
 # Fig. 1's columns and ours beside each: the study's precision and recall equal its accuracy
 # (support-weighted averages); on our balanced test split the macro averages are the same thing.
 # Its two F1 numbers are read as FAKE then REAL (dflearn.study's "F1 pairs").
-FIG1_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("loss", "loss", "loss"), ("accuracy", "accuracy", "accuracy"),
-    ("precision", "precision_macro", "precision"), ("recall", "recall_macro", "recall"),
-    ("F1 FAKE", "f1_FAKE", "f1_a"), ("F1 REAL", "f1_REAL", "f1_b"))
-
-
 def fig1_table(runs: Sequence[TransferRun], phase: str = FINE_TUNED) -> pd.DataFrame:
-    """The study's Fig. 1 rows of its transfer models beside ours after ``phase``: for each of
-    loss, accuracy, precision, recall and the two F1s a column ``<metric> ours`` (our test split)
-    and ``<metric> study`` (its validation split). Used in 04 §5 (``04/fig1``)."""
-    rows = {}
-    for label, run in _study_runs(runs, list(FIG1_ROWS)).items():
-        row: dict[str, Any] = {"weights": run.weights, "n ours": run.n_test}
-        for name, ours, theirs in FIG1_COLUMNS:
-            row[f"{name} ours"] = run.metrics[phase][ours]
-            row[f"{name} study"] = study.value(f"study/{FIG1_ROWS[label]}/{theirs}")
-        rows[label] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "model"
+    """The study's Fig. 1 rows of its transfer models beside ours after ``phase`` (our test
+    split, its validation split), in :func:`dflearn.metrics.fig1_side_by_side`'s shape plus the
+    ``weights`` column. Used in 04 §5 (``04/fig1``)."""
+    chosen = _study_runs(runs, list(FIG1_ROWS))
+    table = fig1_side_by_side({label: (FIG1_ROWS[label], run.metrics[phase], run.n_test)
+                               for label, run in chosen.items()})
+    table.insert(0, "weights", [chosen[label].weights for label in table.index])
     return table
 
 

@@ -115,6 +115,8 @@ class ImageExplorer:
     def _build(self):
         import ipywidgets as widgets
 
+        from dflearn.fallback import FallbackBox
+
         self._dropdowns = {name: widgets.Dropdown(options=self.options(name), value=ALL,
                                                   description=name)
                            for name in self.filters}
@@ -125,8 +127,23 @@ class ImageExplorer:
         for control in (*self._dropdowns.values(), self._slider):
             control.observe(self._on_change, names="value")
         self._on_change()
-        return widgets.VBox([widgets.HBox([*self._dropdowns.values()]),
-                             widgets.HBox([self._slider, self._count]), self._output])
+        return FallbackBox([widgets.HBox([*self._dropdowns.values()]),
+                            widgets.HBox([self._slider, self._count]), self._output],
+                           fallback=self.static_view)
+
+    def static_view(self) -> str:
+        """HTML of what the explorer shows now (the drawing of the chosen image), for pages
+        without a kernel: the rendered course site, nbviewer."""
+        from dflearn.fallback import figure_html, static_html
+
+        chosen = self.current()
+        if len(chosen) == 0:
+            return static_html("Image explorer (interactive in Jupyter): no image matches the "
+                               "chosen filters.")
+        index = int(chosen[min(self._slider.value, len(chosen) - 1)])
+        return static_html("Image explorer (interactive in Jupyter with a running kernel); "
+                           f"static view of image {index}:",
+                           figure_html(self.render(index), self.caption(index)))
 
     def current(self) -> np.ndarray:
         """Indices matching the dropdowns' current values."""
@@ -142,9 +159,9 @@ class ImageExplorer:
         if len(chosen) == 0:
             return
         fig = self.render(chosen[min(self._slider.value, len(chosen) - 1)])
+        plt.close(fig)  # off pyplot's list before drawing: see dflearn.fallback.figure_html
         with self._output:
             display(fig)
-        plt.close(fig)
 
     @property
     def widget(self):

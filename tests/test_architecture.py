@@ -24,10 +24,11 @@ LESSONS: dict[str, set[str]] = {
     "07": {"saliency", "saliency_explorer"},
     "08": {"robustness"},
     "09": {"gan", "frechet"},
+    "10": {"cross_generator", "frozen_probe", "jpeg_audit"},
 }
 CORE = {"__init__", "paths", "data", "sources", "splits", "duplicates", "images", "features",
         "stats", "layers", "models", "backbones", "training", "metrics", "calibration",
-        "predict", "plots", "study", "artifacts"}
+        "predict", "plots", "study", "artifacts", "fallback"}
 LESSON_OF = {module: nb for nb, modules in LESSONS.items() for module in modules}
 
 

@@ -52,7 +52,7 @@ def test_requirements_are_pinned_and_cpu_only() -> None:
         assert needed in binder, f"binder/requirements.txt lacks {needed}"
 
 
-NOT_ON_BINDER = {"pytest", "nbval", "playwright", "dask", "distributed"}  # tests and batch grading
+NOT_ON_BINDER = {"pytest", "nbval", "pytest-xdist", "playwright", "dask", "distributed", "nbgrader"}  # tests and batch grading
 
 
 def test_requirements_agree_with_the_course_pins() -> None:

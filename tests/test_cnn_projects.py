@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -24,19 +23,6 @@ def _row(acc: float) -> dict[str, float]:
     return {"loss": 0.5, "accuracy": acc, "precision_macro": acc, "recall_macro": acc,
             "f1_FAKE": acc - 0.01, "f1_REAL": acc + 0.01, "precision_FAKE": 0.6,
             "recall_FAKE": 0.7, "f1_FAKE_": 0.0}
-
-
-def test_fig1_side_by_side_puts_study_numbers_beside_ours():
-    table = cp.fig1_side_by_side({"Personal CNN": _row(0.9), "VGG16 (scratch)": _row(0.5)},
-                                 {"Personal CNN": "personal_cnn", "VGG16 (scratch)": "vgg16_scratch"})
-    assert table.loc["Personal CNN", "accuracy_study"] == study.value("study/personal_cnn/accuracy")
-    assert table.loc["Personal CNN", "accuracy_ours"] == 0.9
-    assert table.loc["Personal CNN", "f1_a_study"] == study.value("study/personal_cnn/f1_a")
-    assert table.loc["Personal CNN", "f1_a_ours"] == pytest.approx(0.89)
-    # VGG prints one F1: no pair, the single number in its own column
-    assert math.isnan(table.loc["VGG16 (scratch)", "f1_a_study"])
-    assert table.loc["VGG16 (scratch)", "f1_single_study"] == study.value("study/vgg16_scratch/f1")
-    assert math.isnan(table.loc["Personal CNN", "f1_single_study"])
 
 
 def test_lightweight_table_counts_parameters_and_adds_project_row():

@@ -5,6 +5,8 @@ label smoothing in dflearn.training.fit and the saved-model lookup of dflearn.ar
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pandas as pd
@@ -353,3 +355,13 @@ def test_saved_models_are_found_and_loaded(tmp_path, monkeypatch, images: np.nda
     mixed = [loaded, tiny("softmax", name="other")]
     ensemble = E.ensemble_cnn(mixed, hidden=4)
     assert ensemble(images.astype("float32")).shape == (12, 2)
+
+
+def test_project_recipes_come_from_study() -> None:
+    """Every hyperparameter of the project's training table is the one dflearn.study holds."""
+    from dflearn import study
+    keys = {"SkipConCNN": "skip_con_cnn", "ThreeCNN": "three_cnn", "EnsembleCNN": "ensemble_cnn"}
+    for name, recipe in E.PROJECT_RECIPES.items():
+        for field_name, value in dataclasses.asdict(recipe).items():
+            assert value == study.value(f"ensemble/{keys[name]}/{field_name}"), (name, field_name)
+    assert E.UNSTABLE_PLATEAU == (5, 0.5) and E.KEPT_PLATEAU == (15, 0.8)

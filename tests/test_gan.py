@@ -312,3 +312,28 @@ def test_load_saved_detectors_says_where_each_came_from(tmp_path, capsys) -> Non
     assert list(found) == ["grid"]
     assert "loaded 05_grid_best (trained by 05_age_classifier_grid, " in out
     assert "03_faces_cnn: not saved under profile 'ci'" in out
+
+
+def test_table1_learning_rates_come_from_study() -> None:
+    """The TTUR rows use the project's rates (G 1e-4 / D 1e-5, and G 1e-4 / D 3e-4 for WGAN-GP)."""
+    from dflearn import study
+    rates = {row.key: (row.g_learning_rate, row.d_learning_rate) for row in gan.TABLE1_ROWS}
+    assert rates["baseline"] == (study.value("gan/base/learning_rate"),) * 2
+    assert rates["baseline_ttur"] == (1e-4, 1e-5) and rates["wgan_ttur_1e-4_1e-5"] == (1e-4, 1e-5)
+    assert rates["wgan_ttur_3e-4_1e-4"] == (1e-4, 3e-4)
+    assert [row.name for row in gan.TABLE1_ROWS] == [
+        "Baseline", "Baseline + LS", "Baseline + TTUR", "WGAN-GP", "WGAN TTUR 1e-4, 1e-5",
+        "WGAN TTUR 3e-4, 1e-4"]
+
+
+def test_table3_findings_judge_the_projects_orderings() -> None:
+    import pandas as pd
+    table3 = pd.DataFrame({"model": ["Model 1", "Model 2", "Model 3", "Model 4"],
+                           "test_images": [1000] * 4,
+                           "project_accuracy": [0.99, 0.59, 0.86, 0.77],
+                           "our_accuracy": [0.90, 0.70, 0.71, 0.80]})
+    findings = gan.table3_findings(table3).set_index("finding")
+    assert len(findings) == 2  # no Model 5: its claim is left out
+    verdicts = dict(zip([f.split(" ")[1] for f in findings.index], findings["verdict"]))
+    assert verdicts == {"1": "holds", "3": "inconclusive"}
+    assert findings["seed_number"].str.contains("0.99").any()

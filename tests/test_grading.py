@@ -4,7 +4,10 @@ One module-scoped fixture grades eight synthetic students built from a tiny solu
 (alice: good; bob: untouched student copy plus a broken cell; carol: deleted an exercise cell,
 forges records and tries to write outside, hog memory and open a TCP connection; dave: crashes
 the kernel; frank: floods output; grace: not JSON; heidi: no notebook; and, in a parallel batch
-with a short time limit, erin: hangs); the tests then read the gradebooks.
+with a short time limit, erin: hangs); the tests then read the gradebooks, the feedback pages
+and the per-item statistics. Further tests kill a Dask worker mid-submission (retried once, then
+an error row), merge hand-given marks and restore hidden tests; the eleven hostile submissions of
+issue 18 are in tests/test_hostile_submissions.py.
 """
 
 from __future__ import annotations
@@ -12,14 +15,19 @@ from __future__ import annotations
 import concurrent.futures as cf
 import copy
 import hashlib
+import html
 import json
+import os
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 
-from dflearn.course import cli, grading, sandbox
+from dflearn.course import cli, feedback, grading, sandbox
 from dflearn.course.notebooks import to_student
 from dflearn.course.results import RECORD_MIME
 
@@ -230,21 +238,154 @@ def test_submissions_are_never_modified(batch: dict) -> None:
     assert not any(k.startswith(("submissions/", "hang-submissions/")) for k in after.keys() - batch["before"].keys())
 
 
-def test_dask_local_cluster_gives_the_same_grades(batch: dict) -> None:
+def _solution_lines() -> list[str]:
+    """Every line inside a solution region of the tiny solutions notebook."""
+    lines = []
+    for cell in solution_notebook().cells:
+        inside = False
+        for line in cell.source.split("\n"):
+            if "### BEGIN SOLUTION" in line or "### END SOLUTION" in line:
+                inside = "BEGIN" in line
+            elif inside and line.strip():
+                lines.append(line.strip())
+    return lines
+
+
+def test_feedback_pages_show_points_messages_and_hints_but_no_solution(batch: dict) -> None:
+    folder = batch["book"].out_dir / "feedback"
+    pages = {p.stem: p.read_text() for p in folder.glob("*.html")}
+    assert set(pages) == {"alice", "bob", "carol", "dave", "frank", "grace", "heidi"}
+    assert "Total: <b>4</b> of 4 points" in pages["alice"] and "all 2 cases match the reference" in pages["alice"]
+    assert "Replace `raise NotImplementedError()` with your code." in pages["bob"]
+    assert "cell not found" in pages["carol"] and "Copy the cell from a fresh student notebook" in pages["carol"]
+    assert "not a valid notebook" in pages["grace"]
+    lines = _solution_lines()
+    assert lines == ["return 2 * x", "return 3 * x"]
+    for student, page in pages.items():
+        leaked = [line for line in lines if line in page or html.escape(line) in page]
+        assert not leaked, f"feedback/{student}.html shows solution code: {leaked}"
+        assert "forged" not in page and "review student code" not in page  # flags stay with the instructor
+
+
+def test_report_has_per_item_statistics(batch: dict) -> None:
+    report = (batch["book"].out_dir / "report.html").read_text()
+    assert "Per-item statistics" in report and "most_common_failure" in report
+    stats = feedback.item_stats(batch["book"].details).set_index("item")
+    assert stats.loc["exercise/double", "share_passed"] == round(3 / 7, 3)  # alice, carol, frank
+    assert stats.loc["exercise/triple", "most_common_failure"] == "no runnable notebook"
+
+
+def test_dask_worker_killed_mid_submission_is_retried_once(batch: dict) -> None:
     distributed = pytest.importorskip("distributed")
+    import dask
+    import psutil
+
     subs = batch["base"] / "dask-subs"
     for name in ("alice", "grace"):
         (subs / name).mkdir(parents=True)
-        source = batch["subs"] / name / "00_tiny.ipynb"
-        (subs / name / "00_tiny.ipynb").write_bytes(source.read_bytes())
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        book = grading.grade(subs, "00", solution=batch["solution"], profile="ci", out=batch["base"] / "dask-out",
-                             thresholds={"val_accuracy": 0.8}, timeout=TIMEOUT, dask=client, progress=False)
+        (subs / name / "00_tiny.ipynb").write_bytes((batch["subs"] / name / "00_tiny.ipynb").read_bytes())
+    options = {"solution": batch["solution"], "profile": "ci", "thresholds": {"val_accuracy": 0.8},
+               "timeout": TIMEOUT, "progress": False}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                     dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+
+        def grade_killing(kills: int, out: str) -> pd.DataFrame:
+            """Grade while killing the worker (and its sandboxes) each time a sandbox starts, `kills` times."""
+            with cf.ThreadPoolExecutor(1) as pool:
+                running = pool.submit(grading.grade, subs, "00", dask=client, out=batch["base"] / out, **options)
+                while kills and not running.done():
+                    for pid in _worker_pids(client):
+                        family = psutil.Process(pid).children(recursive=True)
+                        if any("sandbox.py" in " ".join(p.cmdline()) for p in family):
+                            for process in [*family, psutil.Process(pid)]:
+                                process.kill()
+                            kills -= 1
+                    time.sleep(0.2)
+                return running.result().table.set_index("student")
+
+        before = _sandbox_leftovers()
+        try:
+            once = grade_killing(1, "dask-once")
+            twice = grade_killing(2, "dask-twice")
+        finally:  # a killed worker never ran its clean-up: remove what its sandboxes left
+            for path in _sandbox_leftovers() - before:
+                if path.parts[1] == "sys":
+                    sandbox.remove_cgroup(path)
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
+    assert once.loc["alice", "status"] == "ok" and once.loc["alice", "total"] == 4
+    assert once.loc["grace", "status"] == "invalid"
+    assert twice.loc["alice", "status"] == "error" and twice.loc["alice", "total"] == 0
+    assert "lost twice (retried once)" in twice.loc["alice", "message"]
+    assert twice.loc["grace", "status"] == "invalid"
+
+
+def _sandbox_leftovers() -> set[Path]:
+    """Work folders and pids cgroups of sandboxes on this machine."""
+    cgroups = {p for base in sandbox._cgroup_bases() if base.is_dir() for p in base.glob("dflearn-grade-*")}
+    return cgroups | set(Path(tempfile.gettempdir()).glob("dflearn-grade-*"))
+
+
+def _worker_pids(client) -> list[int]:  # noqa: ANN001
+    try:
+        return list(client.run(os.getpid, wait=True).values())
+    except Exception:  # the worker is restarting
+        return []
+
+
+def test_manual_marks_merge_into_the_gradebook(tmp_path: Path) -> None:
+    nb = solution_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("Why?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"))
+    path = tmp_path / "00_tiny.ipynb"
+    nbformat.write(nb, path)
+    rubric = grading.rubric_from_solution(path)
+    manual = [i for i in rubric.items if i.manual]
+    assert [(i.key, i.max_points) for i in manual] == [(f"manual/answer-{nb.cells[-1].id}", 1.0)]
+    outcomes = [grading.Outcome(s, "ok", details=[grading._score_item(i, [], {}, b"k") for i in rubric.items])
+                for s in ("alice", "bob")]
+    out = tmp_path / "out"
+    out.mkdir()
+    grading.write_gradebook(outcomes, rubric, out)
+    template = pd.read_csv(out / "manual_template.csv")
+    assert template[["student", "item", "max_points"]].values.tolist() == [["alice", manual[0].key, 1.0],
+                                                                           ["bob", manual[0].key, 1.0]]
+    marks = tmp_path / "marks.csv"
+    marks.write_text(f"student,item,points,comment\nalice,{manual[0].key},1,clear and correct\nbob,{manual[0].key},,\n")
+    book = grading.apply_manual_marks(out, marks)
     table = book.table.set_index("student")
-    assert table.loc["alice", "total"] == 4 and table.loc["alice", "status"] == "ok"
-    assert table.loc["grace", "status"] == "invalid"
+    assert table.loc["alice", manual[0].key] == 1 and table.loc["alice", "total"] == 1
+    assert table.loc["bob", "total"] == 0
+    assert "clear and correct" in (out / "feedback" / "alice.html").read_text()
+    assert pd.read_csv(out / "gradebook.csv").set_index("student").loc["alice", "total"] == 1
+    marks.write_text(f"student,item,points\nalice,{manual[0].key},5\n")
+    with pytest.raises(grading.GradingError, match=r"marks.csv line 2: points 5 outside 0..1"):
+        grading.apply_manual_marks(out, marks)
+    marks.write_text("student,item,points\nalice,exercise/double,1\n")
+    with pytest.raises(grading.GradingError, match="graded automatically"):
+        grading.apply_manual_marks(out, marks)
+
+
+def test_hidden_tests_are_restored_from_the_solution_and_scored(tmp_path: Path) -> None:
+    nb = solution_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("dflearn.check('visible', True)\n### BEGIN HIDDEN TESTS\n"
+                                              "dflearn.check('hidden', triple(7) == 21)\n### END HIDDEN TESTS"))
+    path = tmp_path / "00_tiny.ipynb"
+    nbformat.write(nb, path)
+    rubric = grading.rubric_from_solution(path)
+    student = answered(to_student(nb))
+    assert "hidden" not in student.cells[-1].source
+    student.cells[2].metadata["dflearn_hidden"] = 5  # a forged marker is dropped
+    restored = nbformat.reads(grading.restore_hidden_tests(nbformat.writes(student), rubric), as_version=4)
+    assert "dflearn.check('hidden', triple(7) == 21)" in restored.cells[-1].source
+    assert "dflearn_hidden" not in restored.cells[2].metadata
+    key = b"k" * 32
+    payload = {"key": "exercise/hidden", "value": {"passed": True, "points": 1.0, "max_points": 1.0, "message": "ok"}}
+    restored.cells[-1].outputs = [nbformat.v4.new_output("display_data", data={RECORD_MIME: payload},
+                                                         metadata={sandbox.SIGNATURE_FIELD: sandbox.sign(key, payload)})]
+    restored.cells[-1].execution_count = 1
+    details = {d["item"]: d for d in grading.score_cells(restored.cells, rubric, key)[0]}
+    assert details["exercise/hidden"]["points"] == 1.0
 
 
 # ---------------------------------------------------------------- fast unit tests (no kernels)
@@ -340,6 +481,8 @@ def test_cli_grade_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["grade", str(tmp_path), "--notebook", "00", "--threshold", "acc"]) == 2
     assert "KEY=NUMBER" in capsys.readouterr().err
+    assert cli.main(["grade-merge", str(tmp_path / "nowhere"), "--manual", str(tmp_path / "marks.csv")]) == 2
+    assert "is not a folder written by `dflearn grade`" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the real course notebook

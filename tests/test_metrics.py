@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from dflearn.data import Dataset
+from dflearn import metrics
 from dflearn.metrics import (STUDY_COLUMNS, classification_metrics, compare_table,
                              compare_with_reported, evaluate, log_loss, probability_metrics)
 
@@ -105,3 +106,26 @@ def test_faces_project_metrics_use_the_projects_convention() -> None:
     assert ours["sensitivity"] == faces["specificity"] and ours["specificity"] == faces["sensitivity"]
     with pytest.raises(ValueError, match="both REAL and FAKE"):
         faces_project_metrics(np.array([1, 1]), np.array([1, 0]))
+
+
+def _fig1_row(acc: float) -> dict[str, float]:
+    return {"loss": 0.3, "accuracy": acc, "precision_macro": acc, "recall_macro": acc,
+            "f1_FAKE": acc - 0.01, "f1_REAL": acc + 0.01}
+
+
+def test_fig1_side_by_side_puts_study_numbers_beside_ours_with_a_verdict():
+    from dflearn import study
+    table = metrics.fig1_side_by_side({"Personal CNN": ("personal_cnn", _fig1_row(0.9), 200),
+                                       "VGG16 (scratch)": ("vgg16_scratch", _fig1_row(0.5), 200)})
+    assert table.loc["Personal CNN", "accuracy study"] == study.value("study/personal_cnn/accuracy")
+    assert table.loc["Personal CNN", "accuracy ours"] == 0.9
+    assert table.loc["Personal CNN", "F1 FAKE study"] == study.value("study/personal_cnn/f1_a")
+    assert table.loc["Personal CNN", "F1 FAKE ours"] == pytest.approx(0.89)
+    # VGG prints one F1: no pair, the single number in its own column
+    assert np.isnan(table.loc["VGG16 (scratch)", "F1 FAKE study"])
+    assert table.loc["VGG16 (scratch)", "F1 study (single)"] == study.value("study/vgg16_scratch/f1")
+    assert np.isnan(table.loc["Personal CNN", "F1 study (single)"])
+    # 0.9696 lies above the interval around 0.9 (n=200); 0.5025 lies inside the one around 0.5
+    assert table.loc["Personal CNN", "verdict"] == "refuted"
+    assert table.loc["VGG16 (scratch)", "verdict"] == "holds"
+    assert table.loc["VGG16 (scratch)", "n ours"] == 200

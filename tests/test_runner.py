@@ -162,3 +162,75 @@ def test_report_is_one_offline_file_with_findings_and_figures(course: Path, tmp_
     assert "| notebook | finding |" in markdown and "A beats B" in markdown
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0 and (out / "report.html").exists()
+
+
+def test_report_joins_fig1_rows_of_03_and_04(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from dflearn.course import report
+    from dflearn.metrics import fig1_side_by_side
+    row = {"loss": 0.3, "accuracy": 0.9, "precision_macro": 0.9, "recall_macro": 0.9,
+           "f1_FAKE": 0.9, "f1_REAL": 0.9}
+    scratch = fig1_side_by_side({"Personal CNN": ("personal_cnn", row, 200)})
+    transfer = fig1_side_by_side({"ResNet50": ("resnet50_transfer", row, 64)})
+    parts = [report.NotebookSection("03_cnns", "ok", 1.0, records={"03/vs_study": scratch}),
+             report.NotebookSection("04_transfer_learning", "ok", 1.0,
+                                    records={"04/fig1": transfer}),
+             report.NotebookSection("05_grid", "ok", 1.0, records={"05/x": 1.0})]
+    joined = report.fig1_table(parts)
+    assert list(joined.index) == ["Personal CNN", "ResNet50"]
+    assert list(joined["notebook"]) == ["03_cnns", "04_transfer_learning"]
+    assert joined.columns[0] == "notebook" and "verdict" in joined.columns
+    assert report.fig1_table(parts[2:]) is None
+    assert isinstance(joined, pd.DataFrame)
+
+
+def test_progress_bar_counts_profile_budgets_with_an_eta(course: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    from dflearn.course.config import get_profile
+    from dflearn.course.runner import course_budgets
+    sources = [Path("03_cnns.ipynb"), Path("09_gan_fakes.ipynb")]
+    assert course_budgets("ci", sources) == {"03_cnns": 90.0, "09_gan_fakes": 90.0}
+    cpu = course_budgets("cpu", sources)
+    assert cpu["09_gan_fakes"] > cpu["03_cnns"] > 90 and get_profile("cpu").budget("3") == cpu["03_cnns"]
+    main(["run", "--profile", "ci", "--only", "00", "--out", str(tmp_path / "bar")])
+    err = capsys.readouterr().err
+    assert "budget-s" in err and "ETA" in err and "90/90" in err
+
+
+HAND_OVER_SAVE = """import dflearn, keras
+from dflearn.artifacts import save_model
+session = dflearn.setup(profile, '03')
+inputs = keras.Input((4, 4, 3))
+model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+save_model(session, model, '03_personal_cnn', test_accuracy=0.875)"""
+HAND_OVER_LOAD = """import dflearn
+from dflearn.artifacts import load_or_train
+session = dflearn.setup(profile, '06')
+_, how = load_or_train(session, '03_personal_cnn', lambda: None, save=False)
+dflearn.record('how', how)"""
+
+
+def test_one_run_hands_03s_model_to_a_later_notebook(course: Path, tmp_path: Path) -> None:
+    """Two kernels, one run folder: the later notebook loads what the earlier one saved."""
+    from dflearn.course.results import read_records
+    for stale in (course / "solutions").glob("*.ipynb"):
+        stale.unlink()
+    nbformat.write(notebook(HAND_OVER_SAVE), course / "solutions" / "03_cnns.ipynb")
+    nbformat.write(notebook(HAND_OVER_LOAD), course / "solutions" / "06_ensembles.ipynb")
+    out = tmp_path / "handed"
+    assert main(["run", "--profile", "ci", "--out", str(out)]) == 0
+    how = read_records(out / "06_ensembles.ipynb")["how"]
+    assert how.startswith("loaded 03_personal_cnn (trained by 03_cnns, ") and "0.875" in how
+    assert (out / "artifacts").is_dir()
+
+
+@pytest.mark.parametrize("notebook_name", ["06_ensembles", "07_saliency"])
+def test_stored_outputs_show_the_hand_over_from_03(notebook_name: str) -> None:
+    """The stored outputs come from one ordered `tools/refresh_outputs.py` run, so 06 and 07
+    print that they loaded 03's Personal CNN instead of training a stand-in."""
+    root = Path(__file__).resolve().parents[1]
+    nb = nbformat.read(root / "solutions" / f"{notebook_name}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "loaded 03_personal_cnn (trained by 03_cnns, " in text

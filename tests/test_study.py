@@ -13,7 +13,7 @@ from dflearn import study
 
 # Metrics that are fractions (an accuracy, a rate); every other reported number is positive.
 FRACTIONS = ("accuracy", "precision", "recall", "f1", "sensitivity", "specificity", "dropout",
-             "reduction_factor")
+             "reduction_factor", "label_smoothing", "data_fraction")
 
 
 def test_every_number_is_cited_and_in_range() -> None:
@@ -24,6 +24,8 @@ def test_every_number_is_cited_and_in_range() -> None:
         assert isinstance(number.value, (int, float)) and number.value == number.value, key
         if any(f in parts[-1] for f in FRACTIONS):
             assert 0 <= number.value <= 1, key
+        elif parts[-1] == "low":  # the lower end of a search range may be 0
+            assert number.value >= 0, key
         else:
             assert number.value > 0, key
         assert number.where and number.metric and number.data, key

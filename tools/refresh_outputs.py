@@ -58,7 +58,11 @@ def refresh(path: Path, timeout: int = 900) -> float:
 def main(ids: list[str]) -> None:
     """Refresh the given notebooks (all when none given) and rebuild notebooks/."""
     os.environ["DFLEARN_PROFILE"] = "ci"
-    os.environ["DFLEARN_ARTIFACTS"] = tempfile.mkdtemp(prefix="dflearn-refresh-")
+    # one artifacts folder for the whole ordered run, so later notebooks load earlier models;
+    # DFLEARN_REFRESH_ARTIFACTS continues an earlier refresh's folder (e.g. to redo 09 only)
+    os.environ["DFLEARN_ARTIFACTS"] = (os.environ.get("DFLEARN_REFRESH_ARTIFACTS")
+                                       or tempfile.mkdtemp(prefix="dflearn-refresh-"))
+    print(f"artifacts: {os.environ['DFLEARN_ARTIFACTS']}", flush=True)
     for path in course_notebooks(ROOT / "solutions", only=ids or None):
         print(f"{path.name}: {refresh(path):.1f} s", flush=True)
     for changed in build_student():

@@ -31,6 +31,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_site(args: argparse.Namespace) -> int:
+    from dflearn.course.site import SiteError, build_site
+
+    try:
+        index = build_site(args.run_dir, args.out)
+    except SiteError as exc:
+        print(f"dflearn: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote the course site; open {index} in a browser (it needs no network)")
+    return 0
+
+
 def _cmd_build_student(args: argparse.Namespace) -> int:
     from dflearn.course.notebooks import build_student
 
@@ -64,13 +76,34 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     try:
         book = grade(args.submissions, args.notebook, solution=args.solution, profile=args.profile,
                      workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask,
-                     data=args.data)
+                     data=args.data, manual=args.manual)
     except GradingError as exc:
         print(f"dflearn: error: {exc}", file=sys.stderr)
         return 2
     counts = book.table["status"].value_counts().to_dict()
     print(f"\ngraded {len(book.table)} submissions ({counts}); gradebook.csv, details.csv, "
-          f"report.html and executed/ are in {book.out_dir}")
+          f"report.html, feedback/ and executed/ are in {book.out_dir}")
+    return 0
+
+
+def _cmd_grade_merge(args: argparse.Namespace) -> int:
+    from dflearn.course.grading import GradingError, apply_manual_marks
+
+    try:
+        book = apply_manual_marks(args.out_dir, args.manual)
+    except GradingError as exc:
+        print(f"dflearn: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"merged the marks of {args.manual} into {book.out_dir} (gradebook.csv, details.csv, report.html, feedback/)")
+    return 0
+
+
+def _cmd_nbgrader_export(args: argparse.Namespace) -> int:
+    from dflearn.course.notebooks import export_nbgrader
+
+    written = export_nbgrader(args.course_dir, only=args.only.split(",") if args.only else None)
+    print(f"wrote {len(written)} nbgrader source notebooks under {args.course_dir}/source; then run "
+          "`nbgrader generate_assignment NN_topic` there")
     return 0
 
 
@@ -92,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write report.html and report.md of a run folder")
     report.add_argument("run_dir", help="a folder written by `dflearn run`")
     report.set_defaults(func=_cmd_report)
+
+    site = sub.add_parser("site", help="build a static web site of a run's executed notebooks")
+    site.add_argument("run_dir", help="a folder written by `dflearn run`")
+    site.add_argument("--out", help="folder for the site (default: RUN_DIR/site)")
+    site.set_defaults(func=_cmd_site)
 
     build = sub.add_parser("build-student", help="write notebooks/ from solutions/")
     build.add_argument("--src", help="solutions folder (default: solutions/)")
@@ -116,7 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="headline record that earns a point when >= MIN (repeatable)")
     grade.add_argument("--solution", help="the instructor's solutions notebook (default: solutions/NN_*.ipynb)")
     grade.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler, e.g. tcp://host:8786")
+    grade.add_argument("--manual", metavar="CSV", help="hand-given marks (student,item,points,comment) to merge")
     grade.set_defaults(func=_cmd_grade)
+
+    merge = sub.add_parser("grade-merge", help="merge hand-given marks into a graded folder (written answers)")
+    merge.add_argument("out_dir", help="a folder written by `dflearn grade`")
+    merge.add_argument("--manual", required=True, metavar="CSV",
+                       help="student,item,points[,comment]; start from the folder's manual_template.csv")
+    merge.set_defaults(func=_cmd_grade_merge)
+
+    nbgrader = sub.add_parser("nbgrader-export", help="write an nbgrader course folder (source/) from solutions/")
+    nbgrader.add_argument("course_dir", help="the nbgrader course folder (created if needed)")
+    nbgrader.add_argument("--only", help="comma-separated notebook ids, e.g. 03,05")
+    nbgrader.set_defaults(func=_cmd_nbgrader_export)
     return parser
 
 

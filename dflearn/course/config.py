@@ -30,6 +30,7 @@ NOTEBOOKS: Mapping[str, str] = MappingProxyType(
         "07": "07_saliency",
         "08": "08_generalisation",
         "09": "09_gan_fakes",
+        "10": "10_beyond_the_study",
     }
 )
 
@@ -211,11 +212,27 @@ class GanSettings(NotebookSettings):
             object.__setattr__(self, "wgan_steps", self.gan_steps)
 
 
+@dataclass(frozen=True)
+class BeyondSettings(NotebookSettings):
+    """10: the detectors' recipe (the raw-pixel and the NPR CNN share it), the other source's
+    images per class and split (``None``: all), the frozen-feature probe (its extractor's epochs
+    and images per pretext class, ``None``: all; k of its k-NN), the files per class the JPEG
+    audit opens (``None``: all), and the JPEG quality of the shortcut lab."""
+
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    other_per_class: int | None = None
+    probe_epochs: int = 5
+    probe_per_class: int | None = None
+    probe_neighbours: int = 5
+    audit_per_class: int | None = None
+    shortcut_quality: int = 20
+
+
 # Each notebook's settings class; notebooks not listed have only the common knobs.
 SETTINGS_CLASSES: Mapping[str, type[NotebookSettings]] = MappingProxyType({
     "02": ClassicalSettings, "03": CnnSettings, "04": TransferSettings, "05": GridSettings,
     "06": EnsembleSettings, "07": SaliencySettings, "08": GeneralisationSettings,
-    "09": GanSettings})
+    "09": GanSettings, "10": BeyondSettings})
 
 
 def settings_class(notebook: str) -> type[NotebookSettings]:
@@ -246,10 +263,20 @@ class Profile:
     split: str
     defaults: NotebookSettings
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    budgets: Mapping[str, float] = field(default_factory=dict)
+    default_budget: float = 90.0
 
     def __post_init__(self) -> None:
         for notebook in self.overrides:
             self.for_notebook(notebook)  # raises ProfileError for an unknown knob
+        for notebook in self.budgets:
+            notebook_id(notebook)  # raises ProfileError for an unknown notebook
+
+    def budget(self, notebook: str) -> float:
+        """The seconds notebook ``notebook`` is expected to take under this profile on 2 CPU
+        cores (``budgets``, else ``default_budget``): what ``dflearn run``'s progress bar and
+        its ETA are built from."""
+        return float(self.budgets.get(notebook_id(notebook), self.default_budget))
 
     def for_notebook(self, notebook: str) -> NotebookSettings:
         """Settings for notebook ``notebook`` ("03" or "03_cnns"), defaults plus overrides.
@@ -342,12 +369,22 @@ _CI = Profile(
                "disc_resnet_epochs": 1, "disc_resnet_size": 32, "run_eagerly": True,
                "disc_per_class": 96,
                "grade": {"09/fd_noise_over_floor": 2.0}},
+        "10": {"n_train_per_class": 200, "n_test_per_class": 100, "epochs": 5,
+               "width": 0.0625, "batch_size": 32,
+               "recipe": {"arch": "personal", "learning_rate": 3e-3, "augment": "flip",
+                          "patience": 0, "schedule": None},
+               "other_per_class": 200, "probe_epochs": 3, "probe_per_class": 100,
+               "audit_per_class": 250, "shortcut_quality": 20},
     },
 )
 
 _CPU = Profile(
     name="cpu",
     description="laptop default, 2+ CPU cores; real CIFAKE when present",
+    # the configured training budgets plus loading and evaluation (issue 16's inventory);
+    # they set the progress bar's ETA, not a limit
+    budgets={"00": 20, "01": 60, "02": 120, "03": 1000, "04": 600, "05": 300, "06": 300,
+             "07": 300, "08": 420, "09": 1200, "10": 300},
     data="auto",
     split="official",
     defaults=NotebookSettings(
@@ -391,12 +428,19 @@ _CPU = Profile(
                "wgan_steps": 600, "critic_steps": 2, "n_generated": 1000,
                "fid_images": 500, "gan_time_budget": 300,
                "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 240},
+        "10": {"n_train_per_class": 2000, "n_test_per_class": 1000, "epochs": 6,
+               "width": 0.125,
+               "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",
+                          "patience": 2, "time_budget": 60},
+               "other_per_class": 1000, "probe_epochs": 5, "probe_per_class": 1000,
+               "audit_per_class": 2000, "shortcut_quality": 20},
     },
 )
 
 _GPU = Profile(
     name="gpu",
     description="one CUDA GPU: full data, full widths",
+    default_budget=600.0,  # a rough guess per notebook: no measured budgets yet
     data="auto",
     split="official",
     defaults=NotebookSettings(
@@ -428,6 +472,7 @@ _GPU = Profile(
 _PAPER = Profile(
     name="paper",
     description="the seed study's hyperparameters: batch 64, 10 epochs, full data and widths",
+    default_budget=600.0,  # a rough guess per notebook: no measured budgets yet
     data="auto",
     split="study",
     defaults=NotebookSettings(

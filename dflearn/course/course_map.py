@@ -21,6 +21,8 @@ TOPICS: dict[str, tuple[str, str]] = {
     "07": ("Saliency: gradients, SmoothGrad, Grad-CAM, integrated gradients", "study Figs. 13-16"),
     "08": ("Generalisation: other datasets, robustness, leakage, calibration", "study's second dataset"),
     "09": ("Making fakes: DCGAN, WGAN-GP, Fréchet distance", "GAN project"),
+    "10": ("Beyond the study: cross-generator tests, NPR, frozen-feature probe, JPEG shortcuts",
+           "NPR, UniversalFakeDetect, GenImage/DIRE"),
 }
 
 

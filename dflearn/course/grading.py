@@ -13,6 +13,11 @@ from a record that (1) carries this run's HMAC signature, i.e. was made by ``dfl
 the fresh kernel, (2) comes from the cell whose code outside the ``YOUR CODE HERE`` regions equals
 the solution's cell, and (3) that cell finished without an error. Everything else is ignored and
 listed under ``flags`` for the instructor to review, as are suspicious names in student code.
+
+Written answers and ``task`` cells are ``manual/*`` items, marked by hand and merged from a CSV
+(:func:`apply_manual_marks`). Cells holding hidden tests in the solution are put back before a
+submission runs (:func:`restore_hidden_tests`). Every student gets ``feedback/<student>.html``
+(:mod:`dflearn.course.feedback`). On Dask a submission whose worker is lost is retried once.
 """
 
 from __future__ import annotations
@@ -39,17 +44,19 @@ import pandas as pd
 
 from dflearn.course import sandbox
 from dflearn.course.config import get_profile, notebook_id
-from dflearn.course.notebooks import course_notebooks, to_student
+from dflearn.course.feedback import MANUAL_PREFIX, item_stats, manual_template, merge_manual, read_manual, \
+    write_feedback
+from dflearn.course.notebooks import BEGIN_HIDDEN, END_HIDDEN, course_notebooks, exercise_points, \
+    nbgrader_metadata, to_student
 from dflearn.paths import course_root
 from dflearn.course.results import RECORD_MIME, from_jsonable
 from dflearn.course.runner import fresh_output_dir
 
 STATUSES = ("ok", "error", "timeout", "invalid", "missing")
-EXERCISE_PREFIX = "exercise/"
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 PAPERMILL_TAGS = ("injected-parameters", "papermill-error-cell-tag")
+HIDDEN_FIELD = "dflearn_hidden"  # cell metadata: restored from the solution's hidden tests
 _PLACEHOLDER = re.compile(r"^[ \t]*# YOUR CODE HERE\n[ \t]*raise NotImplementedError\(\)[ \t]*$", re.M)
-_CHECK_CALL = re.compile(r"""\bcheck(?:_close|_function)?\(\s*(['"])(.+?)\1""")
 _SUSPICIOUS = ("RECORD_MIME", "vnd.dflearn", "display_pub", "get_ipython", "publish_display_data",
                "dflearn.check", "dflearn.record", "dflearn.course.results", "dflearn.course.sandbox", "record(",
                "__code__", "__closure__", "__globals__", "_getframe", "gc.get", "ctypes",
@@ -70,6 +77,8 @@ class Limits:
     max_output_bytes: int = 5_000_000
     max_file_mb: int = 512
     threads: int = 0  # threads per kernel; 0: the cores divided by the workers
+    max_tasks: int = 512  # processes + threads per kernel (pids cgroup, RLIMIT_NPROC); 0: no cap
+    restrict_reads: bool = True  # Landlock: the kernel reads only Python, dflearn, the data, /usr...
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,9 @@ class Item:
 
     key: str
     max_points: float
-    cell: int  # index into Rubric.cells: the solution cell that must emit the record
+    cell: int  # index into Rubric.cells: the solution cell that must emit the record (-1: none)
     minimum: float | None = None
+    manual: bool = False  # a written answer or task: marked by hand (``--manual``), 0 until then
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class Rubric:
     filename: str
     items: tuple[Item, ...]
     cells: tuple[str, ...]  # regex per solution code cell; answers are the (.*?) groups
+    hidden: Mapping[int, str] = field(default_factory=dict)  # code cell -> source with its hidden tests
 
 
 @dataclass(frozen=True)
@@ -185,22 +196,50 @@ def rubric_from_solution(solution: str | os.PathLike, thresholds: Mapping[str, A
     code = [c for c in nb.cells if c.cell_type == "code"]
     items: dict[str, Item] = {}
     for index, cell in enumerate(code):
-        records = {p["key"]: p.get("value") for p, _ in _cell_records(cell)}
-        names = [k for k in records if k.startswith(EXERCISE_PREFIX)]
-        names = names or [EXERCISE_PREFIX + m.group(2) for m in _CHECK_CALL.finditer(cell.source)]
-        for key in names:
-            value = records.get(key)
-            points = float(value.get("max_points", 1.0)) if isinstance(value, dict) else 1.0
+        for key, points in exercise_points(cell).items():
             items[key] = Item(key, points, index)
+        records = {p["key"]: p.get("value") for p, _ in _cell_records(cell)}
         for key, spec in (thresholds or {}).items():
             if key in records or re.search(rf"""record\(\s*(['"]){re.escape(key)}\1""", cell.source):
                 minimum, points = _threshold(spec, key)
                 items[key] = Item(key, points, index, minimum)
+    items.update(_manual_items(nb))
     missing = sorted(set(thresholds or {}) - set(items))
     if missing:
         raise GradingError(f"{path.name} records no {', '.join(map(repr, missing))}; thresholds must "
                            "name keys that the solution records with dflearn.record.")
-    return Rubric(path.name, tuple(items.values()), tuple(cell_pattern(c.source) for c in skeleton))
+    hidden = {i: _without_hidden_markers(c.source) for i, c in enumerate(code) if BEGIN_HIDDEN in c.source}
+    return Rubric(path.name, tuple(items.values()), tuple(cell_pattern(c.source) for c in skeleton), hidden)
+
+
+def _manual_items(nb: nbformat.NotebookNode) -> Iterator[tuple[str, Item]]:
+    """Written answers (markdown solution cells) and ``task`` cells: items marked by hand."""
+    for index, cell in enumerate(nb.cells):
+        meta = nbgrader_metadata(cell, index)
+        if meta and (meta.get("task") or (meta.get("grade") and cell.cell_type == "markdown")):
+            key = MANUAL_PREFIX + meta["grade_id"]
+            yield key, Item(key, float(meta.get("points", 1.0)), -1, manual=True)
+
+
+def _without_hidden_markers(source: str) -> str:
+    return "\n".join(line for line in source.split("\n") if BEGIN_HIDDEN not in line and END_HIDDEN not in line)
+
+
+def restore_hidden_tests(text: str, rubric: Rubric) -> str:
+    """The submission with each cell that holds hidden tests in the solution put back as the
+    solution has it (nbgrader does the same at autograde); any ``dflearn_hidden`` metadata the
+    student wrote is dropped first, so only restored cells carry it."""
+    nb = nbformat.reads(text, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop(HIDDEN_FIELD, None)
+        if cell.cell_type != "code" or not rubric.hidden:
+            continue
+        text_now = _normalise(cell.source)
+        for index, source in rubric.hidden.items():
+            if re.fullmatch(rubric.cells[index], text_now, re.DOTALL):
+                cell.source, cell.metadata[HIDDEN_FIELD] = source, index
+                break
+    return nbformat.writes(nb)
 
 
 def thresholds_for(profile: str | None, notebook: str) -> dict[str, Any]:
@@ -321,8 +360,33 @@ def _cpu_seconds(limits: Limits) -> int:
     return int(limits.timeout * 2 * max(1, limits.threads) + 60)
 
 
+def _readable(task: Task) -> list[str] | None:
+    """What the kernel may read besides its work folder (None: reads are not restricted)."""
+    if not task.limits.restrict_reads:
+        return None
+    package = Path(__file__).resolve().parents[1]  # dflearn/
+    home = _course_home()
+    data = [p for p in (task.parameters.get("data"), home and Path(home) / "data") if p]
+    return sandbox.kernel_readable([package, *data])
+
+
+def _kernel_limits(task: Task, work: Path, cgroup: Path | None) -> dict[str, Any]:
+    limits = task.limits
+    return {"memory_bytes": limits.memory_mb * 2**20, "file_bytes": limits.max_file_mb * 2**20,
+            "cpu_seconds": _cpu_seconds(limits), "writable": [str(work)], "readable": _readable(task),
+            "max_tasks": limits.max_tasks, "cgroup": str(cgroup) if cgroup else None}
+
+
 def _execute(task: Task, key: bytes, root: Path) -> tuple[dict[str, Any], Path, str]:
     """Run the sandbox worker on the task's notebook; returns (result, executed path, log tail)."""
+    cgroup = sandbox.create_pids_cgroup(root.name, task.limits.max_tasks) if task.limits.max_tasks else None
+    try:
+        return _run_worker(task, key, root, cgroup)
+    finally:
+        sandbox.remove_cgroup(cgroup)
+
+
+def _run_worker(task: Task, key: bytes, root: Path, cgroup: Path | None) -> tuple[dict[str, Any], Path, str]:
     work = root / "work"
     (work / "tmp").mkdir(parents=True)
     source = work / task.rubric.filename
@@ -332,9 +396,7 @@ def _execute(task: Task, key: bytes, root: Path) -> tuple[dict[str, Any], Path, 
         "root": str(root), "input": str(source), "output": str(root / "executed.ipynb"),
         "result": str(root / "result.json"), "cwd": str(work), "ipython_dir": str(work / ".ipython"),
         "parameters": dict(task.parameters), "cell_timeout": limits.timeout, "key": key.hex(),
-        "max_output_bytes": limits.max_output_bytes,
-        "limits": {"memory_bytes": limits.memory_mb * 2**20, "file_bytes": limits.max_file_mb * 2**20,
-                   "cpu_seconds": _cpu_seconds(limits), "writable": [str(work)]},
+        "max_output_bytes": limits.max_output_bytes, "limits": _kernel_limits(task, work, cgroup),
     }
     log = root / "worker.log"
     with open(log, "wb") as log_file:
@@ -417,13 +479,26 @@ def _set_status(outcome: Outcome, result: Mapping[str, Any], cells: list, limits
         outcome.status, outcome.failed_cell = "error", _running_cell(cells)
         outcome.message = _explain(result["error"])
     elif error:
-        outcome.status, (outcome.failed_cell, outcome.message) = "error", error
+        outcome.status, outcome.failed_cell = "error", error[0]
+        outcome.message = _explain_cell_error(error[1], limits)
 
 
 def _explain(error: str) -> str:
     if "DeadKernelError" in error or "Kernel died" in error:
-        return f"the kernel died (crash, os._exit, or a memory/CPU limit): {error[:200]}"
+        return f"the kernel died (crash, os._exit, killed, or a memory/CPU limit): {error[:200]}"
     return error[:300]
+
+
+def _explain_cell_error(error: str, limits: Limits) -> str:
+    """A cell's "Name: message", with the sandbox limit that most likely caused it named."""
+    if error.startswith("MemoryError"):
+        return f"{error} (over the grader's memory limit of {limits.memory_mb} MiB)"
+    if error.startswith("BlockingIOError") and "Resource temporarily unavailable" in error:
+        return f"{error} (the grader's limit of {limits.max_tasks} processes and threads)"
+    if error.startswith("PermissionError"):
+        return (f"{error} (the grading sandbox forbids this: writing outside the work folder, reading "
+                "course or other students' files, network connections, signalling other processes)")
+    return error
 
 
 # ---------------------------------------------------------------- scoring
@@ -452,6 +527,8 @@ def _judge(item: Item, value: Any) -> tuple[bool, str]:
 
 
 def _score_item(item: Item, cells: list, matches: Mapping[int, set[int]], key: bytes) -> dict[str, Any]:
+    if item.manual:
+        return _detail(item, False, "graded by hand: not marked yet")
     mine = [i for i, patterns in matches.items() if item.cell in patterns]
     found = [p for i in mine if not _errored(cells[i])
              for p, sig in _cell_records(cells[i]) if p["key"] == item.key and sandbox.verify(key, p, sig)]
@@ -477,6 +554,9 @@ def _match_cells(cells: list, rubric: Rubric) -> tuple[dict[int, set[int]], dict
         text = _normalise(cell.source)
         found = {j: m.groups() for j, pattern in enumerate(rubric.cells)
                  if (m := re.fullmatch(pattern, text, re.DOTALL))}
+        restored = cell.metadata.get(HIDDEN_FIELD)
+        if restored in rubric.hidden and text == _normalise(rubric.hidden[restored]):
+            found = {restored: ()}
         matches[i] = set(found)
         answers[i] = list(next(iter(found.values()))) if found else [text]
     return matches, answers
@@ -536,29 +616,62 @@ def _output_dir(out: str | os.PathLike | None, submissions: Path, notebook: str)
     return fresh_output_dir(target, "grade")
 
 
+def _lost(task: Task, exc: BaseException, retried: bool) -> Outcome:
+    """The error row of a submission whose grading itself failed (a Dask worker died...)."""
+    what = "the grading worker was lost twice (retried once)" if retried else "grading failed"
+    return Outcome(task.student, "error", message=f"{what}: {type(exc).__name__}: {str(exc)[:200]}",
+                   details=[_detail(item, None, "not graded: the grading worker failed") for item in task.rubric.items])
+
+
 def _run_all(tasks: list[Task], workers: int, dask: Any = None) -> Iterator[Outcome]:
     """Grade tasks in a thread pool (one sandbox process each) or on a Dask cluster."""
     if dask is None:
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in cf.as_completed([pool.submit(grade_submission, t) for t in tasks]):
-                yield future.result()
+            futures = {pool.submit(grade_submission, t): t for t in tasks}
+            for future in cf.as_completed(futures):
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # a bug or an OS failure: one error row, the batch goes on
+                    outcome = _lost(futures[future], exc, retried=False)
+                yield outcome
         return
-    from distributed import Client, as_completed
+    from distributed import Client
 
     client = Client(dask) if isinstance(dask, str) else dask
     try:
-        for future in as_completed([client.submit(grade_submission, t, pure=False) for t in tasks]):
-            yield future.result()
+        yield from _run_dask(tasks, client)
     finally:
         if client is not dask:
             client.close()
+
+
+def _run_dask(tasks: list[Task], client: Any) -> Iterator[Outcome]:
+    """Each task on the cluster; one whose worker dies (``KilledWorker``, lost connection) or that
+    fails is submitted once more, then reported as an error row."""
+    from distributed import as_completed
+
+    attempts = {client.submit(grade_submission, t, pure=False): (t, 1) for t in tasks}
+    running = as_completed(list(attempts))
+    for future in running:
+        task, attempt = attempts.pop(future)
+        try:
+            outcome = future.result()
+        except Exception as exc:  # KilledWorker, CommClosedError, a failure inside the task
+            if attempt == 1:
+                retry = client.submit(grade_submission, task, pure=False)
+                attempts[retry] = (task, 2)
+                running.add(retry)
+                continue
+            outcome = _lost(task, exc, retried=True)
+        yield outcome
 
 
 def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.PathLike | None = None,
           profile: str | None = None, workers: int | None = None, timeout: float = 600.0,
           out: str | os.PathLike | None = None, thresholds: Mapping[str, Any] | None = None,
           limits: Limits | None = None, dask: Any = None, data: str | os.PathLike | None = None,
-          progress: bool = True) -> Gradebook:
+          progress: bool = True, manual: str | os.PathLike | None = None,
+          hints: Mapping[str, str] | None = None) -> Gradebook:
     """Grade every student folder in ``submissions`` on notebook ``notebook`` (e.g. "03").
 
     Args:
@@ -573,6 +686,9 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
         dask: a ``distributed.Client`` or scheduler address: run there instead of locally.
         data: a dataset folder (CIFAKE layout) passed to the notebooks' ``data`` parameter; it
             must exist at the same path on every Dask worker.
+        manual: a CSV of hand-given marks (``student,item,points,comment``) merged at the end;
+            ``manual_template.csv`` in the output lists the items to mark.
+        hints: item key -> the hint its feedback shows on failure (default: by kind of failure).
     """
     nn = notebook_id(notebook)
     chosen = get_profile(profile)
@@ -586,15 +702,23 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
     folders = _student_folders(subs)
     out_dir = _output_dir(out, subs, nn)
     parameters = {"profile": chosen.name, **({"data": str(Path(data).expanduser().resolve())} if data else {})}
-    tasks = [Task(f.name, rubric, limits, parameters, chosen.name, *read_submission(f, rubric.filename, nn))
-             for f in folders]
+    tasks = [_task(f, rubric, limits, parameters, chosen.name, nn) for f in folders]
     outcomes = []
     for outcome in _run_all(tasks, workers, dask):
         outcomes.append(outcome)
         if progress:
             print(f"{outcome.student:<24} {outcome.status:<8} {outcome.total:5g} points "
                   f"{outcome.seconds:6.1f} s {outcome.message[:70]}", flush=True)
-    return write_gradebook(sorted(outcomes, key=lambda o: o.student), rubric, out_dir)
+    book = write_gradebook(sorted(outcomes, key=lambda o: o.student), rubric, out_dir, hints)
+    return apply_manual_marks(out_dir, manual, hints) if manual else book
+
+
+def _task(folder: Path, rubric: Rubric, limits: Limits, parameters: Mapping[str, Any], profile: str,
+          notebook: str) -> Task:
+    text, status, message = read_submission(folder, rubric.filename, notebook)
+    if text is not None:
+        text = restore_hidden_tests(text, rubric)
+    return Task(folder.name, rubric, limits, parameters, profile, text, status, message)
 
 
 # ---------------------------------------------------------------- reports
@@ -607,8 +731,10 @@ def _row(outcome: Outcome, rubric: Rubric, notebook: str) -> dict[str, Any]:
             "message": outcome.message, "flags": "; ".join(outcome.flags), "notebook": notebook}
 
 
-def write_gradebook(outcomes: list[Outcome], rubric: Rubric, out_dir: Path) -> Gradebook:
-    """Write gradebook.csv, details.csv, report.html, executed/<student>/ and logs/ into out_dir."""
+def write_gradebook(outcomes: list[Outcome], rubric: Rubric, out_dir: Path,
+                    hints: Mapping[str, str] | None = None) -> Gradebook:
+    """Write gradebook.csv, details.csv, report.html, feedback/, manual_template.csv,
+    executed/<student>/ and logs/ into out_dir."""
     rows, details = [], []
     for outcome in outcomes:
         relative = ""
@@ -622,13 +748,49 @@ def write_gradebook(outcomes: list[Outcome], rubric: Rubric, out_dir: Path) -> G
             (out_dir / "logs" / f"{outcome.student}.log").write_text(outcome.log, encoding="utf-8")
         rows.append(_row(outcome, rubric, relative))
         details += [{"student": outcome.student, **d} for d in outcome.details]
-    table = pd.DataFrame(rows)
-    table["failed_cell"] = table["failed_cell"].astype("Int64")
-    detail_table = pd.DataFrame(details, columns=["student", "item", "points", "max_points", "passed", "message"])
-    table.to_csv(out_dir / "gradebook.csv", index=False)
-    detail_table.to_csv(out_dir / "details.csv", index=False)
-    (out_dir / "report.html").write_text(render_html(table, detail_table, rubric), encoding="utf-8")
+    detail_table = pd.DataFrame(details, columns=DETAIL_COLUMNS)
+    (out_dir / "grading.json").write_text(json.dumps({"notebook": rubric.filename}), encoding="utf-8")
+    table, detail_table = _write_tables(pd.DataFrame(rows), detail_table, out_dir, rubric.filename, hints)
+    manual_template(detail_table).to_csv(out_dir / "manual_template.csv", index=False)
     return Gradebook(table, detail_table, out_dir, outcomes)
+
+
+DETAIL_COLUMNS = ["student", "item", "points", "max_points", "passed", "message"]
+
+
+def _write_tables(table: pd.DataFrame, details: pd.DataFrame, out_dir: Path, filename: str,
+                  hints: Mapping[str, str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    table["failed_cell"] = table["failed_cell"].astype("Int64")
+    table.to_csv(out_dir / "gradebook.csv", index=False)
+    details.to_csv(out_dir / "details.csv", index=False)
+    (out_dir / "report.html").write_text(render_html(table, details, filename), encoding="utf-8")
+    write_feedback(table, details, out_dir, filename, hints)
+    return table, details
+
+
+def apply_manual_marks(out_dir: str | os.PathLike, marks_csv: str | os.PathLike,
+                       hints: Mapping[str, str] | None = None) -> Gradebook:
+    """Merge hand-given marks (``student,item,points[,comment]``) into a graded folder: rewrites
+    gradebook.csv (items and totals), details.csv, report.html and the feedback pages."""
+    out = Path(out_dir)
+    try:
+        table = pd.read_csv(out / "gradebook.csv", dtype={"student": str, "message": str, "flags": str,
+                                                          "notebook": str}, keep_default_na=False,
+                            na_values={"failed_cell": [""]})
+        details = pd.read_csv(out / "details.csv", dtype={"student": str, "message": str}, keep_default_na=False)
+        filename = json.loads((out / "grading.json").read_text())["notebook"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise GradingError(f"{out} is not a folder written by `dflearn grade` ({exc}).") from None
+    try:
+        details = merge_manual(details, read_manual(marks_csv, details))
+    except ValueError as exc:
+        raise GradingError(str(exc)) from None
+    points = details.pivot_table(index="student", columns="item", values="points", aggfunc="last")
+    for item in points.columns:
+        table[item] = table["student"].map(points[item])
+    table["total"] = table["student"].map(details.groupby("student")["points"].sum()).fillna(0.0)
+    table, details = _write_tables(table, details, out, filename, hints)
+    return Gradebook(table, details, out, [])
 
 
 _CSS = """body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}
@@ -644,19 +806,22 @@ def _escaped_html(table: pd.DataFrame) -> str:
         elif column == "notebook":
             shown[column] = [f'<a href="{html.escape(str(p))}">{html.escape(str(p))}</a>' if p else ""
                              for p in shown[column]]
-        elif shown[column].dtype == object:
-            shown[column] = [html.escape(str(v)) for v in shown[column]]
+        elif not (pd.api.types.is_numeric_dtype(shown[column]) or pd.api.types.is_bool_dtype(shown[column])):
+            # object or pandas' str dtype: student-controlled text (messages, flags), always escaped
+            shown[column] = ["" if pd.isna(v) else html.escape(str(v)) for v in shown[column]]
     return shown.to_html(index=False, escape=False, na_rep="")
 
 
-def render_html(table: pd.DataFrame, details: pd.DataFrame, rubric: Rubric) -> str:
-    """The gradebook and per-item details as one self-contained HTML page."""
+def render_html(table: pd.DataFrame, details: pd.DataFrame, filename: str) -> str:
+    """The gradebook, per-item statistics and per-item details as one self-contained HTML page."""
     counts = table["status"].value_counts()
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
-    title = f"Gradebook: {html.escape(rubric.filename)}"
+    title = f"Gradebook: {html.escape(filename)}"
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>"
             f"<style>{_CSS}</style></head><body><h1>{title}</h1>"
             f"<p>{len(table)} submissions: {summary}. Mean total {table['total'].mean():.2f} of "
             f"{table['max_total'].max() if len(table) else 0:g}. Generated "
-            f"{dt.datetime.now():%Y-%m-%d %H:%M}.</p>{_escaped_html(table)}"
+            f"{dt.datetime.now():%Y-%m-%d %H:%M}. Each student's feedback page is "
+            f"feedback/&lt;student&gt;.html.</p>{_escaped_html(table)}"
+            f"<h2>Per-item statistics</h2>{_escaped_html(item_stats(details))}"
             f"<h2>Items</h2>{_escaped_html(details)}</body></html>")

@@ -21,6 +21,9 @@ from dflearn.course.results import read_records
 
 FIGURES_PER_NOTEBOOK = 6
 SUMMARY_COLUMNS = ["notebook", "finding", "seed number", "ours", "interval", "verdict"]
+# The records that hold the study's Fig. 1 rows beside ours, in one shape
+# (:func:`dflearn.metrics.fig1_side_by_side`): 03's models from scratch, 04's transfer models.
+FIG1_RECORDS: tuple[str, ...] = ("03/vs_study", "04/fig1")
 
 HTML_TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>dflearn course report: {{ title }}</title>
@@ -35,6 +38,8 @@ img { max-width: 100%; border: 1px solid #eee; margin: 0.3em 0; }
 <p>{{ title }}</p>
 <h2>Summary: the seeds' findings beside ours</h2>
 {{ summary }}
+<h2>The study's Fig. 1 beside ours (03 and 04)</h2>
+{{ fig1 }}
 {% for nb in notebooks %}
 <h2 id="{{ nb.name }}">{{ nb.name }}</h2>
 <p>{{ nb.status }} in {{ "%.1f"|format(nb.seconds) }} s{% if nb.error %}: {{ nb.error }}{% endif %}</p>
@@ -53,6 +58,10 @@ MARKDOWN_TEMPLATE = """# dflearn course report
 ## Summary: the seeds' findings beside ours
 
 {{ summary }}
+
+## The study's Fig. 1 beside ours (03 and 04)
+
+{{ fig1 }}
 {% for nb in notebooks %}
 ## {{ nb.name }}
 
@@ -134,6 +143,21 @@ def summary_table(parts: list[NotebookSection]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+def fig1_table(parts: list[NotebookSection]) -> pd.DataFrame | None:
+    """Fig. 1 across the run: the rows of :data:`FIG1_RECORDS`, one table, ``notebook`` first
+    (``None`` when the run recorded none of them)."""
+    tables = []
+    for part in parts:
+        for key in FIG1_RECORDS:
+            table = part.records.get(key)
+            if isinstance(table, pd.DataFrame) and not table.empty:
+                tables.append(table.assign(notebook=part.name))
+    if not tables:
+        return None
+    joined = pd.concat(tables)
+    return joined[["notebook", *[c for c in joined.columns if c != "notebook"]]]
+
+
 def _html(table: pd.DataFrame | None) -> Any:
     """A table as (escaped) HTML, verdict cells coloured; marked safe for the template."""
     from markupsafe import Markup
@@ -160,7 +184,8 @@ def _markdown(table: pd.DataFrame | None) -> str:
 
 
 def build_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.md`` into ``run_dir``; return their paths."""
+    """Write ``report.html`` and ``report.md`` (and ``fig1.csv``, the study's Fig. 1 beside ours
+    across 03 and 04) into ``run_dir``; return the report's paths."""
     from jinja2 import Environment
 
     run_dir = Path(run_dir).expanduser().resolve()
@@ -169,14 +194,17 @@ def build_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
                                 "wrote.")
     parts = sections(run_dir)
     title = f"run folder {run_dir.name}: {sum(p.status == 'ok' for p in parts)}/{len(parts)} notebooks ok"
+    fig1 = fig1_table(parts)
+    if fig1 is not None:
+        fig1.to_csv(run_dir / "fig1.csv")
     html = Environment(autoescape=True).from_string(HTML_TEMPLATE).render(
-        title=title, summary=_html(summary_table(parts)),
+        title=title, summary=_html(summary_table(parts)), fig1=_html(fig1),
         notebooks=[{"name": p.name, "status": p.status, "seconds": p.seconds, "error": p.error,
                     "headlines": _html(p.headlines()) if p.headlines() is not None else "",
                     "findings": _html(p.findings()) if p.findings() is not None else "",
                     "figures": p.figures} for p in parts])
     markdown = Environment(autoescape=False).from_string(MARKDOWN_TEMPLATE).render(
-        title=title, summary=_markdown(summary_table(parts)),
+        title=title, summary=_markdown(summary_table(parts)), fig1=_markdown(fig1),
         notebooks=[{"name": p.name, "status": p.status, "seconds": p.seconds, "error": p.error,
                     "headlines": _markdown(p.headlines()) if p.headlines() is not None else "",
                     "findings": _markdown(p.findings()) if p.findings() is not None else ""}

@@ -202,6 +202,18 @@ def load_state(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[Noteboo
     return state["settings"], runs
 
 
+# The course bar counts budget seconds: each notebook adds its profile budget when it ends, so
+# tqdm's rate is budget seconds per wall second and its ETA is the remaining budget at that rate.
+BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} budget-s "
+              "[{elapsed} elapsed, ETA {remaining}{postfix}]")
+
+
+def course_budgets(profile: str, sources: list[Path]) -> dict[str, float]:
+    """Each notebook's expected seconds under ``profile`` (:meth:`Profile.budget`), by stem."""
+    chosen = get_profile(profile)
+    return {source.stem: chosen.budget(source.stem) for source in sources}
+
+
 def run_course(profile: str | None = None, data: str | None = None, only: list[str] | None = None,
                out: str | os.PathLike | None = None, timeout: float | None = None,
                progress: bool = True, resume: str | os.PathLike | None = None
@@ -231,8 +243,9 @@ def run_course(profile: str | None = None, data: str | None = None, only: list[s
     first_todo = next((i for i, s in enumerate(sources) if s.stem not in finished), len(sources))
     runs = [r for r in done if r.notebook in {s.stem for s in sources[:first_todo]}]
     params = {"profile": settings["profile"], "data": settings["data"]}
-    bar = tqdm(total=len(sources), initial=len(runs), desc="course", unit="notebook",
-               disable=not progress)
+    budgets = course_budgets(settings["profile"], sources)
+    bar = tqdm(total=sum(budgets.values()), initial=sum(budgets[r.notebook] for r in runs),
+               desc="course", unit="budget-s", disable=not progress, bar_format=BAR_FORMAT)
     for run in runs:
         bar.write(f"{run.notebook:<28} kept from the earlier run ({run.seconds:.1f} s)")
     env = {ARTIFACTS_ENV: str(out_dir / "artifacts"), PROFILE_ENV: settings["profile"],
@@ -245,7 +258,7 @@ def run_course(profile: str | None = None, data: str | None = None, only: list[s
             runs.append(run)
             _save_state(out_dir, settings, runs)
             bar.write(run_line(run))
-            bar.update(1)
+            bar.update(budgets[source.stem])
     bar.close()
     table = summary_table(runs)
     table.to_csv(out_dir / "results.csv", index=False)

@@ -9,9 +9,11 @@ at import time. Three roles live here:
   papermill in the ``dflearn-sandbox`` kernel, caps the bytes of output kept, writes the executed
   notebook and ``result.json`` next to (not inside) the submission's work folder, then kills every
   process the kernel left behind.
-* ``kernel``: the kernel launcher named in that kernel spec. Sets ``RLIMIT_AS`` / ``RLIMIT_CPU`` /
-  ``RLIMIT_FSIZE``, restricts filesystem writes to the work folder and TCP to the kernel's own
-  ports with Landlock (Linux >= 5.13; skipped where unavailable), then execs ``ipykernel``.
+* ``kernel``: the kernel launcher named in that kernel spec. Joins the submission's ``pids``
+  cgroup (where the grader could create one) and sets ``RLIMIT_NPROC`` / ``RLIMIT_AS`` /
+  ``RLIMIT_CPU`` / ``RLIMIT_FSIZE``; with Landlock (Linux >= 5.13; skipped where unavailable)
+  restricts reads to what the kernel needs (Python, the ``dflearn`` package, the data, system
+  folders), writes to the work folder and TCP to the kernel's own ports; then execs ``ipykernel``.
 * :func:`install_record_signing`, run by an IPython startup file inside the kernel: every
   ``dflearn.record`` display is signed with a per-run HMAC key, so a hand-made record MIME bundle
   or one copied from another notebook is recognised as forged by :func:`verify`.
@@ -42,11 +44,22 @@ TRUNCATION_NOTE = "[dflearn grader: output limit of {limit} bytes reached; later
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
 _PR_SET_NO_NEW_PRIVS, _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER = 38, 4, 36
 _RULE_PATH_BENEATH, _RULE_NET_PORT = 1, 2
-_FS_WRITE_FILE, _FS_TRUNCATE = 1 << 1, 1 << 14
+_FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR, _FS_TRUNCATE = 1 << 1, 1 << 2, 1 << 3, 1 << 14
 _FS_WRITE_ALL_V1 = sum(1 << bit for bit in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12))
 _FS_REFER = 1 << 13
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1, 2
+# What a kernel may read of /etc (the rest of /etc, e.g. shadow files, stays closed).
+_ETC_READABLE = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "nsswitch.conf",
+                 "passwd", "group", "hosts", "host.conf", "resolv.conf", "gai.conf", "os-release",
+                 "mime.types", "fonts", "fontconfig", "ssl", "ca-certificates", "locale.alias", "alternatives",
+                 "matplotlibrc", "debian_version", "lsb-release", "machine-id")
+_SYSTEM_READABLE = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/opt", "/sys", "/dev",
+                    "/run/systemd/resolve")
+# Of /proc only system-wide facts and the kernel's own folder: /proc/<pid>/environ of the grader
+# (the instructor's shell: tokens, credentials) must stay closed.
+_PROC_READABLE = ("cpuinfo", "meminfo", "stat", "loadavg", "uptime", "version", "filesystems", "sys",
+                  "pressure")  # and /proc/<the kernel's pid>, added by kernel_main
 
 
 # ---------------------------------------------------------------- record signatures
@@ -154,14 +167,19 @@ def startup_script(key: bytes, script: Path) -> str:
 
 # ---------------------------------------------------------------- OS limits
 
+def set_rlimit(limit: int, value: int) -> None:
+    """Set both soft and hard ``limit`` to ``value`` (or to the hard limit if that is lower)."""
+    soft, hard = resource.getrlimit(limit)
+    cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    resource.setrlimit(limit, (cap, cap))
+
+
 def set_limits(memory_bytes: int | None, cpu_seconds: int | None, file_bytes: int | None) -> None:
     """Apply address-space, CPU-time and file-size limits to this process and its children."""
     for limit, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_CPU, cpu_seconds),
                          (resource.RLIMIT_FSIZE, file_bytes)):
         if value:
-            soft, hard = resource.getrlimit(limit)
-            cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(limit, (cap, cap))
+            set_rlimit(limit, value)
 
 
 def _syscall(number: int, *args: Any) -> int:
@@ -187,14 +205,17 @@ def landlock_abi() -> int:
         return 0
 
 
-def landlock_restrict(writable: list[Path], bind_ports: list[int]) -> int:
-    """Forbid writes outside ``writable`` (folders or files), TCP connects, TCP binds except on
-    ``bind_ports`` and signals to processes outside this sandbox. Returns the ABI used (0: none).
+def landlock_restrict(writable: list[Path], bind_ports: list[int], readable: list[Path] | None = None) -> int:
+    """Forbid writes outside ``writable`` (folders or files), reads outside ``readable`` and
+    ``writable`` (when ``readable`` is given), TCP connects, TCP binds except on ``bind_ports``
+    and signals to processes outside this sandbox. Returns the ABI used (0: none).
     """
     abi = landlock_abi()
     if abi < 1:
         return 0
-    fs_rights = _FS_WRITE_ALL_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+    read_rights = _FS_READ_FILE | _FS_READ_DIR if readable is not None else 0
+    fs_rights = (_FS_WRITE_ALL_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
+                 | read_rights)
     net_rights = _NET_BIND_TCP | _NET_CONNECT_TCP if abi >= 4 else 0
     scoped = _SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL if abi >= 6 else 0
     fields = [fs_rights] + ([net_rights] if abi >= 4 else []) + ([scoped] if abi >= 6 else [])
@@ -202,19 +223,13 @@ def landlock_restrict(writable: list[Path], bind_ports: list[int]) -> int:
     ruleset = _syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
                        ctypes.c_uint32(0))
     try:
+        file_write = _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0) | (read_rights & _FS_READ_FILE)
         for path in writable:
-            if not path.exists():
-                continue
-            rights = fs_rights if path.is_dir() else _FS_WRITE_FILE | (_FS_TRUNCATE if abi >= 3 else 0)
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            try:
-                rule = (ctypes.c_uint8 * 12)()
-                ctypes.memmove(rule, ctypes.byref(ctypes.c_uint64(rights)), 8)
-                ctypes.memmove(ctypes.byref(rule, 8), ctypes.byref(ctypes.c_int32(fd)), 4)
-                _syscall(_SYS_ADD_RULE, ruleset, ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule),
-                         ctypes.c_uint32(0))
-            finally:
-                os.close(fd)
+            if path.exists():
+                _add_path_rule(ruleset, path, fs_rights if path.is_dir() else file_write)
+        for path in readable or []:
+            if path.exists():
+                _add_path_rule(ruleset, path, read_rights if path.is_dir() else _FS_READ_FILE)
         for port in bind_ports if net_rights else []:
             rule = (ctypes.c_uint64 * 2)(_NET_BIND_TCP, port)
             _syscall(_SYS_ADD_RULE, ruleset, ctypes.c_int(_RULE_NET_PORT), ctypes.byref(rule),
@@ -226,15 +241,132 @@ def landlock_restrict(writable: list[Path], bind_ports: list[int]) -> int:
     return abi
 
 
+def _add_path_rule(ruleset: int, path: Path, rights: int) -> None:
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        rule = (ctypes.c_uint8 * 12)()
+        ctypes.memmove(rule, ctypes.byref(ctypes.c_uint64(rights)), 8)
+        ctypes.memmove(ctypes.byref(rule, 8), ctypes.byref(ctypes.c_int32(fd)), 4)
+        _syscall(_SYS_ADD_RULE, ruleset, ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule), ctypes.c_uint32(0))
+    finally:
+        os.close(fd)
+
+
+def kernel_readable(extra: list[str | os.PathLike]) -> list[str]:
+    """The folders a kernel may read: system folders, a few files of /etc, this Python (its
+    prefix, base prefix and site-packages) and ``extra`` (the dflearn package, the data, the
+    kernel's connection folder). Everything else, e.g. the solutions, other students' folders
+    and the grader's home, stays unreadable under Landlock."""
+    import site
+    import sysconfig
+
+    found = [*_SYSTEM_READABLE, *(f"/etc/{name}" for name in _ETC_READABLE),
+             *(f"/proc/{name}" for name in _PROC_READABLE), sys.prefix, sys.base_prefix,
+             sys.exec_prefix, *site.getsitepackages(), *sysconfig.get_paths().values(), *map(str, extra)]
+    paths = []
+    for path in found:
+        for variant in (Path(path), Path(path).resolve()):  # the link and what it points at
+            if variant.exists() and str(variant) not in paths:
+                paths.append(str(variant))
+    return paths
+
+
+# ---------------------------------------------------------------- process-count limit
+
+def _cgroup_bases() -> list[Path]:
+    """Folders where this process may create a ``pids`` cgroup: its own cgroup in the v1 pids
+    hierarchy, or in the unified (v2) hierarchy when ``pids`` is delegated there."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    bases = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "pids" in controllers.split(","):
+            bases.append(Path("/sys/fs/cgroup/pids") / path.lstrip("/"))
+        elif controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            bases.append(Path("/sys/fs/cgroup") / path.lstrip("/"))
+    return bases
+
+
+def create_pids_cgroup(name: str, max_tasks: int) -> Path | None:
+    """A fresh cgroup allowing at most ``max_tasks`` processes and threads, or None where this
+    user may not create one (then only ``RLIMIT_NPROC`` applies, which spares root)."""
+    for base in _cgroup_bases():
+        folder = base / name
+        try:
+            folder.mkdir()
+        except OSError:
+            continue
+        try:
+            (folder / "pids.max").write_text(str(max_tasks))
+            return folder
+        except OSError:
+            remove_cgroup(folder)
+    return None
+
+
+def remove_cgroup(folder: Path | None) -> None:
+    """Kill every process left in a cgroup made by :func:`create_pids_cgroup`, then remove it."""
+    if folder is None or not folder.exists():
+        return
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            folder.rmdir()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def _own_tasks() -> int:
+    """Processes and threads of this real user: what ``RLIMIT_NPROC`` counts."""
+    uid, count = os.getuid(), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            count += int(fields.get("Threads", "1"))
+    return count
+
+
+def limit_processes(max_tasks: int | None, cgroup: str | None) -> None:
+    """Cap the processes and threads this process and its children may create: join the
+    submission's cgroup when there is one, and set ``RLIMIT_NPROC`` (this user's current count
+    plus ``max_tasks``; the kernel ignores it for root, hence the cgroup)."""
+    if not max_tasks:
+        return
+    if cgroup:
+        (Path(cgroup) / "cgroup.procs").write_text(str(os.getpid()))
+    if os.getuid() != 0 and sys.platform.startswith("linux"):
+        set_rlimit(resource.RLIMIT_NPROC, _own_tasks() + max_tasks)
+
+
 def kernel_main(argv: list[str]) -> None:
     """``sandbox.py kernel LIMITS_JSON -- CMD...``: restrict this process, then exec the kernel."""
     limits = json.loads(argv[0])
     command = argv[argv.index("--") + 1:]
-    connection = json.loads(Path(command[command.index("-f") + 1]).read_text())
+    connection_file = Path(command[command.index("-f") + 1])
+    connection = json.loads(connection_file.read_text())
     ports = [int(connection[k]) for k in connection if k.endswith("_port")]
+    limit_processes(limits.get("max_tasks"), limits.get("cgroup"))
     set_limits(limits.get("memory_bytes"), limits.get("cpu_seconds"), limits.get("file_bytes"))
     writable = [Path(p) for p in limits.get("writable", [])]
-    landlock_restrict(writable + [Path("/dev/null"), Path("/dev/shm")], ports)
+    readable = limits.get("readable")
+    if readable is not None:
+        readable = [Path(p) for p in [*readable, connection_file.parent, f"/proc/{os.getpid()}"]]
+    landlock_restrict(writable + [Path("/dev/null"), Path("/dev/shm")], ports, readable)
     os.execv(command[0], command)
 
 
