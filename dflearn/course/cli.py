@@ -32,13 +32,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_site(args: argparse.Namespace) -> int:
-    from dflearn.course.site import SiteError, build_site
+    from dflearn.course.site import build_site
 
-    try:
-        index = build_site(args.run_dir, args.out)
-    except SiteError as exc:
-        print(f"dflearn: error: {exc}", file=sys.stderr)
-        return 2
+    index = build_site(args.run_dir, args.out)
     print(f"wrote the course site; open {index} in a browser (it needs no network)")
     return 0
 
@@ -65,7 +61,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from dflearn.course.grading import GradingError, Limits, grade
+    from dflearn.course.grading import Limits, grade
 
     try:
         thresholds = {k: float(v) for k, v in (t.split("=", 1) for t in args.threshold)}
@@ -73,13 +69,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         print(f"dflearn: error: --threshold takes KEY=NUMBER, got {args.threshold}", file=sys.stderr)
         return 2
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
-    try:
-        book = grade(args.submissions, args.notebook, solution=args.solution, profile=args.profile,
-                     workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask,
-                     data=args.data, manual=args.manual)
-    except GradingError as exc:
-        print(f"dflearn: error: {exc}", file=sys.stderr)
-        return 2
+    book = grade(args.submissions, args.notebook, solution=args.solution, profile=args.profile,
+                 workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask,
+                 data=args.data, manual=args.manual)
     counts = book.table["status"].value_counts().to_dict()
     print(f"\ngraded {len(book.table)} submissions ({counts}); gradebook.csv, details.csv, "
           f"report.html, feedback/ and executed/ are in {book.out_dir}")
@@ -87,13 +79,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade_merge(args: argparse.Namespace) -> int:
-    from dflearn.course.grading import GradingError, apply_manual_marks
+    from dflearn.course.grading import apply_manual_marks
 
-    try:
-        book = apply_manual_marks(args.out_dir, args.manual)
-    except GradingError as exc:
-        print(f"dflearn: error: {exc}", file=sys.stderr)
-        return 2
+    book = apply_manual_marks(args.out_dir, args.manual)
     print(f"merged the marks of {args.manual} into {book.out_dir} (gradebook.csv, details.csv, report.html, feedback/)")
     return 0
 
@@ -173,15 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dflearn`` console script."""
     args = build_parser().parse_args(argv)
-    from dflearn.course.config import ProfileError
-    from dflearn.data import DatasetError
-    from dflearn.course.runner import OutputFolderError
-
     try:
         return args.func(args)
-    except (ProfileError, DatasetError, OutputFolderError, FileNotFoundError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"dflearn: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The errors a command reports as ``dflearn: error: ...`` with exit code 2 (bad input the
+    message explains), imported only when a command has failed."""
+    from dflearn.course.config import ProfileError
+    from dflearn.course.grading import GradingError
+    from dflearn.course.runner import OutputFolderError
+    from dflearn.course.site import SiteError
+    from dflearn.data import DatasetError
+
+    return (ProfileError, DatasetError, OutputFolderError, GradingError, SiteError,
+            FileNotFoundError)
 
 
 if __name__ == "__main__":
