@@ -798,17 +798,16 @@ TABLE3_CLAIMS: tuple[tuple[str, str, str], ...] = (
 
 def table3_findings(table3: pd.DataFrame) -> pd.DataFrame:
     """The project's discriminator claims (:data:`TABLE3_CLAIMS`) judged with
-    :func:`dflearn.study.judge_order` on ``table3`` (:func:`discriminator_study`'s table, with
-    ``model``, ``our_accuracy``, ``project_accuracy`` and ``test_images`` columns); claims about a
+    :func:`dflearn.study.judge_order` on ``table3`` (:func:`discriminator_study`'s table: indexed
+    by model, with ``our_accuracy``, ``project_accuracy`` and ``test_images``); claims about a
     model ``table3`` lacks are left out. The project's data are DeepFakeFace faces, ours CIFAKE
     objects: a verdict says whether its ordering carries over, not whether its numbers do.
     Used in 09 §6 (``09/findings``)."""
-    rows = table3.set_index("model") if "model" in table3.columns else table3
-    verdicts = [study.judge_order(a, rows.at[a, "our_accuracy"], int(rows.at[a, "test_images"]),
-                                  b, rows.at[b, "our_accuracy"], int(rows.at[b, "test_images"]),
-                                  seed_a=rows.at[a, "project_accuracy"],
-                                  seed_b=rows.at[b, "project_accuracy"], finding=words)
-                for a, b, words in TABLE3_CLAIMS if a in rows.index and b in rows.index]
+    verdicts = [study.judge_order(a, table3.at[a, "our_accuracy"], int(table3.at[a, "test_images"]),
+                                  b, table3.at[b, "our_accuracy"], int(table3.at[b, "test_images"]),
+                                  seed_a=table3.at[a, "project_accuracy"],
+                                  seed_b=table3.at[b, "project_accuracy"], finding=words)
+                for a, b, words in TABLE3_CLAIMS if a in table3.index and b in table3.index]
     return study.findings_table(verdicts)
 
 # --------------------------------------------------------------------------- saved detectors

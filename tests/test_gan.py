@@ -331,7 +331,7 @@ def test_table3_findings_judge_the_projects_orderings() -> None:
     table3 = pd.DataFrame({"model": ["Model 1", "Model 2", "Model 3", "Model 4"],
                            "test_images": [1000] * 4,
                            "project_accuracy": [0.99, 0.59, 0.86, 0.77],
-                           "our_accuracy": [0.90, 0.70, 0.71, 0.80]})
+                           "our_accuracy": [0.90, 0.70, 0.71, 0.80]}).set_index("model")
     findings = gan.table3_findings(table3).set_index("finding")
     assert len(findings) == 2  # no Model 5: its claim is left out
     verdicts = dict(zip([f.split(" ")[1] for f in findings.index], findings["verdict"]))
