@@ -7,7 +7,11 @@ this script trains from scratch on a separate pool of REAL crops of the
 training photos.  The generator renders 80x80 images (nearest-neighbour
 upsampling followed by convolutions) whose central 64x64 window is downscaled
 to 32x32 with the same Lanczos filter the REAL crops get, so the FAKEs carry
-no generator-grid fingerprint.  See data/README.md for details and the
+no generator-grid fingerprint.  Each FAKE then takes the radial DCT amplitude
+spectrum and the per-channel histogram of a random crop of the generator's
+training pool, and is mirrored with probability 1/2 like every REAL crop, so
+global colour and spectrum statistics say nothing about the label; what is
+left is the generator's structure.  See data/README.md for details and the
 measured baselines of each variant.
 
 Usage::
@@ -77,7 +81,8 @@ class Variant:
     photos out for test; otherwise train and test are different crops of
     the same photos.  ``jpeg_quality`` is used for every file of both classes.
     ``batch_stats``: see ``sample_fakes``.  ``test_photos`` names the
-    photos held out for test when ``photo_split`` is set.
+    photos held out for test when ``photo_split`` is set.  ``match_stats`` and
+    ``mirror``: see ``finish_fakes``.
     """
 
     name: str
@@ -88,6 +93,8 @@ class Variant:
     jpeg_quality: int = JPEG_QUALITY
     batch_stats: bool = True
     test_photos: frozenset[str] = TEST_PHOTOS
+    match_stats: bool = True
+    mirror: bool = True
 
 
 VARIANTS: dict[str, Variant] = {
@@ -438,6 +445,71 @@ def sample_fakes(
 
 
 # --------------------------------------------------------------------------
+# Matching the FAKEs' global statistics to REAL crops
+# --------------------------------------------------------------------------
+
+_U, _V = np.meshgrid(np.arange(IMG_SIZE), np.arange(IMG_SIZE), indexing="ij")
+DCT_RING = np.sqrt(_U**2 + _V**2).round().astype(int)  # radial frequency of each DCT coefficient
+_RING_SIZES = np.bincount(DCT_RING.ravel())
+
+
+def radial_profile(amplitude: np.ndarray) -> np.ndarray:
+    """Mean of a 32x32 DCT amplitude over each ring of ``DCT_RING``."""
+    return np.bincount(DCT_RING.ravel(), amplitude.ravel(), len(_RING_SIZES)) / _RING_SIZES
+
+
+def histogram_match(channel: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``channel``'s pixels, in their own rank order, replaced by ``reference``'s sorted values."""
+    out = np.empty(channel.shape, dtype=np.float64)
+    out.ravel()[np.argsort(channel.ravel(), kind="stable")] = np.sort(reference.ravel())
+    return out
+
+
+def match_statistics(fake: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """One uint8 FAKE with the spectrum and colour histogram of one uint8 REAL ``reference``.
+
+    Per channel: scale each ring of the orthonormal 2-D DCT (a mirror-extended
+    spectrum, so the image's edges add no artefact) to the reference's mean
+    amplitude on that ring, keeping every coefficient's sign and its relative size
+    within the ring; then give the pixels the reference's values in the FAKE's own
+    rank order (histogram matching).  The FAKE keeps its layout; the reference
+    gives only the statistics notebook 02 measures.
+    """
+    from scipy.fft import dctn, idctn
+
+    out = np.empty(fake.shape, dtype=np.float64)
+    for c in range(fake.shape[-1]):
+        coeffs = dctn(fake[..., c].astype(np.float64), norm="ortho")
+        target = radial_profile(np.abs(dctn(reference[..., c].astype(np.float64), norm="ortho")))
+        gain = target / np.maximum(radial_profile(np.abs(coeffs)), 1e-9)
+        gain[0] = 1.0  # the mean is set by the histogram step
+        shaped = idctn(coeffs * gain[DCT_RING], norm="ortho")
+        out[..., c] = histogram_match(shaped, reference[..., c])
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def finish_fakes(
+    images: np.ndarray, pool: np.ndarray, rng: np.random.Generator, variant: Variant
+) -> np.ndarray:
+    """The last steps of a FAKE: statistics of a random pool crop, then a random mirror.
+
+    With ``variant.match_stats`` each image gets the spectrum and histogram of
+    a pool crop drawn uniformly (``match_statistics``); the pool trained the
+    generator and is apart from the REAL train and test images.  With
+    ``variant.mirror`` each image is mirrored left to right with probability
+    1/2, as every REAL crop is.
+    """
+    images = images.copy()
+    if variant.match_stats:
+        references = pool[rng.integers(len(pool), size=len(images))]
+        images = np.stack([match_statistics(f, r) for f, r in zip(images, references)])
+    if variant.mirror:
+        mirrored = rng.random(len(images)) < 0.5
+        images[mirrored] = images[mirrored, :, ::-1]
+    return images
+
+
+# --------------------------------------------------------------------------
 # Writing the folder
 # --------------------------------------------------------------------------
 
@@ -610,8 +682,12 @@ def make_sets(variant: Variant) -> dict[tuple[str, str], np.ndarray]:
         counts = ", ".join(f"{s.name}={int((indices == i).sum())}" for i, s in enumerate(group))
         print(f"  {split}: {counts}")
     generator = train_generator(pool, rng, variant)
-    fake_train = sample_fakes(generator, N_TRAIN, rng, seen, variant.batch_stats)
-    fake_test = sample_fakes(generator, N_TEST, rng, seen, variant.batch_stats)
+    fake_train = finish_fakes(
+        sample_fakes(generator, N_TRAIN, rng, seen, variant.batch_stats), pool, rng, variant
+    )
+    fake_test = finish_fakes(
+        sample_fakes(generator, N_TEST, rng, seen, variant.batch_stats), pool, rng, variant
+    )
     print(f"sampled {N_TRAIN + N_TEST} FAKEs ({time.time() - t0:.0f}s)")
     return {
         ("train", "REAL"): real_train,
@@ -664,6 +740,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"{','.join(sorted(TEST_PHOTOS))}; needs --out)",
     )
     parser.add_argument(
+        "--no-match",
+        action="store_true",
+        help="keep the FAKEs' own spectrum and colour histogram (needs --out)",
+    )
+    parser.add_argument(
+        "--no-mirror", action="store_true", help="never mirror a FAKE (needs --out)"
+    )
+    parser.add_argument(
         "--crop-split",
         action="store_true",
         help="split crops, not photos, between train and test (needs --out)",
@@ -684,6 +768,10 @@ def chosen_variant(args: argparse.Namespace) -> Variant:
         variant = replace(variant, batch_stats=False)
     if args.test_photos:
         variant = replace(variant, test_photos=frozenset(args.test_photos.split(",")))
+    if args.no_match:
+        variant = replace(variant, match_stats=False)
+    if args.no_mirror:
+        variant = replace(variant, mirror=False)
     return variant
 
 
@@ -694,8 +782,8 @@ def main(argv: list[str] | None = None) -> None:
     variant = chosen_variant(args)
     if variant != VARIANTS[DEFAULT_VARIANT] and out == DEFAULT_OUT and not args.eval_only:
         sys.exit(
-            "--variant/--steps/--jpeg-quality/--moving-stats/--test-photos/--crop-split "
-            "change the set: "
+            "--variant/--steps/--jpeg-quality/--moving-stats/--test-photos/--crop-split/"
+            "--no-match/--no-mirror change the set: "
             "use them only with --out DIR"
         )
     start = time.time()

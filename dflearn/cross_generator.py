@@ -106,7 +106,8 @@ def first_source(choice: DatasetChoice, splits: Splits) -> Source:
     """A CIFAKE-layout data set as a source, named after what it is."""
     if choice.is_embedded:
         return Source("practice set (kit DCGAN)", "the embedded practice set: photo crops "
-                      "against fakes from the kit's small DCGAN", splits, root=choice.root)
+                      "against fakes from the kit's small DCGAN (colour histogram and spectrum "
+                      "matched to photo crops)", splits, root=choice.root)
     return Source("CIFAKE (SD 1.4)", f"{choice.name} at {choice.display_path}: CIFAR-10 photos "
                   "against Stable Diffusion 1.4 fakes", splits, root=choice.root)
 

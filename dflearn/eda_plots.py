@@ -2,18 +2,19 @@
 histograms (its Figures 5-7), class overlays, colour histograms and Fourier spectra; and the
 judgement of the study's reading of Figs. 5-7 (:func:`colour_findings`), of the colour
 histograms' tails (:func:`histogram_tails`) and of high-frequency power
-(:func:`high_frequency_comparison`).
+(:func:`high_frequency_comparison`); the open-ended task's score (:func:`statistic_auc`).
 
 Lesson module of notebook 01; imports only the core."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from sklearn.metrics import roc_auc_score
 
 from dflearn import study
 from dflearn.data import CLASS_NAMES, FAKE, REAL, Dataset
@@ -353,3 +354,19 @@ def high_frequency_comparison(radial: np.ndarray, frequencies: np.ndarray, label
                 f"{'as' if d == 0 else 'than'} REAL: Cohen's d = {d:+.2f} ({row['effect']}), KS D = {float(row['ks_D']):.3f}, "
                 f"{_p_text(float(row['ks_p']))}, P(FAKE > REAL) = {float(row['P(FAKE>REAL)']):.2f}.")
     return sentence, row
+
+
+
+
+def statistic_auc(statistic: Callable[[np.ndarray], np.ndarray], ds: Dataset) -> float:
+    """How well ``statistic(images)`` (one number per image) separates REAL from FAKE in ``ds``:
+    its ROC-AUC in whichever direction is better (0.5: useless, 1: perfect). Raises
+    ``ValueError`` when it does not return one finite number per image. Used in 01 §8."""
+    values = np.asarray(statistic(ds.images), dtype=np.float64)
+    if values.shape != (len(ds.labels),):
+        raise ValueError(f"my_statistic must return one number per image, shape ({len(ds.labels)},); "
+                         f"it returned shape {values.shape}.")
+    if not np.isfinite(values).all():
+        raise ValueError("my_statistic returned NaN or infinite values; return finite numbers.")
+    auc = float(roc_auc_score(ds.labels == REAL, values))
+    return max(auc, 1.0 - auc)

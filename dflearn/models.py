@@ -621,6 +621,31 @@ def separable_arithmetic(model: keras.Model) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("block")
 
 
+def _kernel_positions(layer: keras.Layer) -> int:
+    """Output positions (height x width) of a convolution layer."""
+    return int(np.prod(layer.output.shape[1:-1]))
+
+
+def forward_flops(model: keras.Model) -> int:
+    """Floating-point operations of one image's forward pass through ``model``'s convolutions
+    and dense layers (a multiply-add counts 2; normalisation, activations and pooling, a few
+    percent, are left out). Training costs about three times this (forward and two backward
+    products). Nested models are counted through. Used by benchmarks/cnn_ablation.py."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += forward_flops(layer)
+        elif isinstance(layer, layers.DepthwiseConv2D):
+            total += 2 * _kernel_positions(layer) * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, layers.SeparableConv2D):
+            total += 2 * _kernel_positions(layer) * int(np.prod(layer.depthwise_kernel.shape)
+                                                        + np.prod(layer.pointwise_kernel.shape))
+        elif isinstance(layer, (layers.Conv2D, layers.Dense)):
+            total += 2 * int(np.prod(layer.kernel.shape)) * (
+                _kernel_positions(layer) if isinstance(layer, layers.Conv2D) else 1)
+    return total
+
+
 def activation_scales(model: keras.Model, images: np.ndarray) -> pd.DataFrame:
     """Standard deviation of every convolution's output, and of the model's output, on a batch
     run as in training.

@@ -162,6 +162,18 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ImageCounter(keras.callbacks.Callback):
+    """Counts the training images seen (``batch_size`` per batch: ``fit`` drops the last,
+    incomplete batch), so throughput stays right when a time budget ends an epoch early."""
+
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size, self.images = batch_size, 0
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.images += self.batch_size
+
+
 class LearningRateLog(keras.callbacks.Callback):
     """Adds the optimizer's learning rate to the logs as ``learning_rate`` at every epoch end."""
 
@@ -258,6 +270,7 @@ class FitResult:
     best_epoch: int | None = None
     stopped: str = "completed all epochs"
     settings: dict[str, Any] = field(default_factory=dict)
+    images_seen: int | None = None  # training images processed (partial epochs included)
 
     @property
     def epochs_run(self) -> int:
@@ -266,8 +279,10 @@ class FitResult:
 
     @property
     def images_per_second(self) -> float:
-        """Training throughput, validation included in the time."""
-        return self.n_train * self.epochs_run / self.seconds if self.seconds else float("nan")
+        """Training throughput, validation included in the time: the images seen (a time budget
+        may end the last epoch early), else ``n_train`` per epoch run."""
+        images = self.n_train * self.epochs_run if self.images_seen is None else self.images_seen
+        return images / self.seconds if self.seconds else float("nan")
 
     def summary(self) -> str:
         """One line: epochs, time, throughput and the best validation scores."""
@@ -350,7 +365,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
                                            restore_best_weights=True) if patience else None)
     scheduler = schedule_callback(schedule, learning_rate, monitor, patience, epochs, time_budget,
                                   schedule_options)
-    chosen = [LearningRateLog(), *scheduler,
+    counter = ImageCounter(batch_size)
+    chosen = [LearningRateLog(), counter, *scheduler,
               *(cb for cb in (budget, early) if cb is not None), *callbacks]
     start, cpu_start = time.perf_counter(), time.process_time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=chosen,
@@ -364,7 +380,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
                 "class_weight": class_weight, "time_budget": time_budget, "seed": seed}
     return FitResult({k: [float(v) for v in vals] for k, vals in history.history.items()},
                      seconds, len(y_train), cpu_seconds, best_epoch, _stop_reason(budget, early),
-                     settings)
+                     settings, counter.images)
 
 
 # --------------------------------------------------------------------------- fine-tuning

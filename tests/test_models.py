@@ -180,3 +180,17 @@ def test_dense_cnn_follows_the_lightweight_projects_layer_table() -> None:
     assert pools == ["AveragePooling2D"] * 3 + ["MaxPooling2D"] * 2
     assert model.get_layer("flatten").output.shape[-1] == 64  # 1x1x(256 * 0.25) at 32 px
     assert models.build("dense", width=0.25, head="sigmoid").count_params() == model.count_params()
+
+
+def test_forward_flops_counts_convolutions_and_dense_layers() -> None:
+    image = keras.Input(shape=(8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(image)        # 8*8 positions * 3*3*3*4
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)       # 8*8 * 3*3*4
+    x = keras.layers.BatchNormalization()(x)                     # not counted
+    x = keras.layers.Flatten()(x)
+    out = keras.layers.Dense(2)(x)                               # 256*2
+    model = keras.Model(image, out)
+    assert models.forward_flops(model) == 2 * (64 * 108 + 64 * 36 + 256 * 2)
+    outer_input = keras.Input(shape=(8, 8, 3))
+    nested = keras.Model(outer_input, model(outer_input))
+    assert models.forward_flops(nested) == models.forward_flops(model)

@@ -130,3 +130,59 @@ def test_missing_source_photo_names_the_file(builder) -> None:
     missing = builder.Source("nope", "numpy", "no/such.png", "none")
     with pytest.raises(FileNotFoundError, match=r"no/such\.png.*pip install"):
         builder.load_source(missing)
+
+
+def test_match_statistics_lends_the_references_histogram_and_spectrum(builder) -> None:
+    """A FAKE keeps its own layout but takes a pool crop's colour values and radial spectrum."""
+    rng = np.random.default_rng(0)
+    grid = np.arange(32)
+    pattern = np.outer(np.sin(grid / 3), np.cos(grid / 4))
+    noisy = lambda image, std: (image[..., None] + rng.normal(0, std, (32, 32, 3))).clip(0, 255)
+    reference = noisy(128 + 50 * pattern, 20).astype(np.uint8)
+    darker_transposed = noisy(60 + 30 * pattern.T, 10).astype(np.uint8)
+    out = builder.match_statistics(darker_transposed, reference)
+    assert out.shape == reference.shape and out.dtype == np.uint8
+    for c in range(3):
+        values = out[..., c].ravel()
+        np.testing.assert_array_equal(np.sort(values), np.sort(reference[..., c].ravel()))
+        assert np.corrcoef(values, darker_transposed[..., c].ravel())[0, 1] > 0.7  # its layout
+        before = np.corrcoef(darker_transposed[..., c].ravel(), reference[..., c].ravel())[0, 1]
+        after = np.corrcoef(values, reference[..., c].ravel())[0, 1]
+        assert after < before + 0.1  # not the reference's layout
+
+    def high_rings(image: np.ndarray) -> float:
+        from scipy.fft import dctn
+        profile = builder.radial_profile(np.abs(dctn(image[..., 0].astype(float), norm="ortho")))
+        return float(profile[20:].mean())
+
+    ramp = np.add.outer(grid, grid) * 2.0
+    smooth = noisy(ramp, 1).astype(np.uint8)
+    sharpened = builder.match_statistics(smooth, reference)
+    assert high_rings(smooth) < 0.2 * high_rings(reference)
+    assert 0.5 * high_rings(reference) < high_rings(sharpened) < 2 * high_rings(reference)
+
+
+def test_finish_fakes_mirrors_about_half_and_can_be_switched_off(builder) -> None:
+    rng = np.random.default_rng(1)
+    images = np.zeros((200, 32, 32, 3), dtype=np.uint8)
+    images[:, :, :8] = 255  # bright left edge
+    variant = builder.VARIANTS[builder.DEFAULT_VARIANT]
+    assert variant.match_stats and variant.mirror
+    plain = builder.replace(variant, match_stats=False)
+    mirrored = builder.finish_fakes(images, images[:1], rng, plain)[:, 0, -1, 0] == 255
+    assert 70 <= mirrored.sum() <= 130
+    assert images[:, 0, -1, 0].max() == 0  # the input is not changed
+    off = builder.replace(plain, mirror=False)
+    np.testing.assert_array_equal(builder.finish_fakes(images, images[:1], rng, off), images)
+
+
+def test_shipped_fakes_match_the_reals_global_statistics() -> None:
+    """Brightness and contrast per channel say almost nothing about the label (train split)."""
+    stats = {}
+    for label in ("REAL", "FAKE"):
+        files = sorted((PRACTICE / "train" / label).glob("*.jpg"))
+        pixels = np.stack([np.asarray(Image.open(p), dtype=np.float64) for p in files])
+        stats[label] = (pixels.mean(axis=(1, 2)).mean(0), pixels.std(axis=(1, 2)).mean(0))
+    for index, name in enumerate(("mean", "standard deviation")):
+        gap = np.abs(stats["REAL"][index] - stats["FAKE"][index]).max()
+        assert gap < 4.0, f"per-channel {name} differs by {gap:.1f} grey levels"

@@ -115,6 +115,10 @@ def test_step_decay_and_time_budget() -> None:
     cut = training.fit(tiny_model(), data, data, epochs=50, batch_size=8, time_budget=1e-6,
                        schedule=None, patience=0)
     assert cut.epochs_run == 1 and "time budget" in cut.stopped
+    # one batch of 8 of the 64 images (7 batches per epoch) was trained before the budget ended it
+    assert cut.images_seen == 8 and cut.n_train == 64
+    assert cut.images_per_second == pytest.approx(8 / cut.seconds)
+    assert result.images_seen == 4 * 64 and result.images_per_second == pytest.approx(256 / result.seconds)
 
 
 def test_schedule_options_tune_step_and_plateau() -> None:

@@ -71,7 +71,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
     book = grade(args.submissions, args.notebook, solution=args.solution, profile=args.profile,
                  workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask,
-                 data=args.data, manual=args.manual)
+                 data=args.data, manual=args.manual, hidden_data=args.hidden_data)
     counts = book.table["status"].value_counts().to_dict()
     print(f"\ngraded {len(book.table)} submissions ({counts}); gradebook.csv, details.csv, "
           f"report.html, feedback/ and executed/ are in {book.out_dir}")
@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, help="submissions run at once (default: number of cores)")
     grade.add_argument("--timeout", type=float, default=600.0, help="seconds per submission (default 600)")
     grade.add_argument("--data", help="dataset folder in CIFAKE layout for the notebooks (default: the profile's)")
+    grade.add_argument("--hidden-data", metavar="DIR",
+                       help="the hidden split of the open-ended tasks (test/REAL + test/FAKE, or REAL + FAKE), "
+                            "images the students never had; without it those items are checked on the test split")
     grade.add_argument("--memory", type=int, default=6144, help="memory cap per kernel in MiB (default 6144)")
     grade.add_argument("--out", help="fresh output folder (default: runs/grade-NN-<time>)")
     grade.add_argument("--threshold", action="append", default=[], metavar="KEY=MIN",

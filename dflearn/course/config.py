@@ -69,29 +69,45 @@ class NotebookSettings:
 
 
 @dataclass(frozen=True)
+class EdaSettings(NotebookSettings):
+    """01: the ROC-AUC the open-ended statistic of §8 must reach."""
+
+    open_task_auc: float = 0.70
+
+
+@dataclass(frozen=True)
 class ClassicalSettings(NotebookSettings):
-    """02: the randomised search's candidates and the PCA size for raw pixels."""
+    """02: the randomised search's candidates, the PCA size for raw pixels, and the points by
+    which the open-ended feature set of §8 must beat brightness."""
 
     search_iter: int = 8
     pca_components: int = 64
+    open_task_points: float = 25.0
 
 
 @dataclass(frozen=True)
 class CnnSettings(NotebookSettings):
     """03: the recommended recipe (:func:`dflearn.training.recipe`), the comparison's time
-    budget per model (seconds, ``None``: none), the widget's images per class, and the faces
+    budget per model (seconds, ``None``: none) and the epochs of its architectures other than the
+    recipe's (``compare_epochs``; ``None``: the recipe's), the widget's images per class, and the faces
     project's random search (trials, share of the training data, most epochs per trial) and
     Table 2 run (most epochs; early stopping usually ends both first; 0: score the comparison's
     8-conv model instead), and whether the search skips graph tracing (``search_eager``)."""
 
     recipe: Mapping[str, Any] = field(default_factory=dict)
     compare_budget: float | None = None
+    compare_epochs: int | None = None
     widget_per_class: int = 200
     search_trials: int = 5
     search_fraction: float = 0.1
     search_epochs: int = 30
     search_eager: bool = False
     faces_epochs: int = 30
+
+    def comparison_epochs(self, arch: str) -> int | None:
+        """Epochs of ``arch`` in the comparison: the recipe's own architecture trains the whole
+        recipe, every other one ``compare_epochs`` (``None``: the recipe's epochs)."""
+        return None if arch == self.recipe.get("arch", "personal") else self.compare_epochs
 
 
 @dataclass(frozen=True)
@@ -129,8 +145,9 @@ class EnsembleSettings(NotebookSettings):
     """06: the project's recipe (``patience_scale`` scales its plateau and early-stopping
     patiences for short trainings; ``project_batches``: its batch sizes 16 / 8 / 4 instead of
     ``batch_size``), the EnsembleCNN combiner, the plateau experiment's epochs, whether the
-    dilated ThreeCNN is trained, the augmentation experiment's variants (of
-    ``dflearn.ensembles.AUGMENTATIONS``) and seeds, and the stand-ins' time budget (seconds)."""
+    dilated ThreeCNN is trained, the base models' augmentation (``augment``, one of
+    ``dflearn.ensembles.AUGMENTATIONS``; the project's is ``"geometric"``), the augmentation
+    experiment's variants and seeds, and the stand-ins' time budget (seconds)."""
 
     combiner_epochs: int = 60
     hidden: int = 16
@@ -140,6 +157,7 @@ class EnsembleSettings(NotebookSettings):
     plateau_epochs: int = 20
     dilated: bool = True
     augmentations: tuple[str, ...] = ("none", "geometric", "geometric + photometric")
+    augment: str = "geometric"
     run_eagerly: bool = False
     seeds: int = 1
     stand_in_budget: float | None = None
@@ -230,7 +248,7 @@ class BeyondSettings(NotebookSettings):
 
 # Each notebook's settings class; notebooks not listed have only the common knobs.
 SETTINGS_CLASSES: Mapping[str, type[NotebookSettings]] = MappingProxyType({
-    "02": ClassicalSettings, "03": CnnSettings, "04": TransferSettings, "05": GridSettings,
+    "01": EdaSettings, "02": ClassicalSettings, "03": CnnSettings, "04": TransferSettings, "05": GridSettings,
     "06": EnsembleSettings, "07": SaliencySettings, "08": GeneralisationSettings,
     "09": GanSettings, "10": BeyondSettings})
 
@@ -333,32 +351,33 @@ _CI = Profile(
         weights=None,
     ),
     overrides={
-        "01": {"n_train_per_class": 1000, "n_test_per_class": 250},
+        "01": {"n_train_per_class": 1000, "n_test_per_class": 250, "open_task_auc": 0.75},
         "02": {"n_train_per_class": 400, "n_test_per_class": 150, "search_iter": 4},
-        "03": {"n_train_per_class": 250, "n_test_per_class": 100, "width": 0.125,
-               "epochs": 3, "batch_size": 32,
-               "recipe": {"arch": "personal", "learning_rate": 2e-3, "augment": "flip",
+        "03": {"n_train_per_class": 500, "n_test_per_class": 100, "width": 0.125,
+               "epochs": 6, "batch_size": 32,
+               "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "none",
                           "patience": 0, "schedule": None},
-               "compare_budget": None, "widget_per_class": 50,
-               "search_trials": 2, "search_fraction": 0.5, "search_epochs": 1,
+               "compare_budget": None, "compare_epochs": 2, "widget_per_class": 50,
+               "search_trials": 2, "search_fraction": 0.25, "search_epochs": 1,
                "search_eager": True, "faces_epochs": 0,
-               "grade": {"03/test_accuracy": 0.55}},
+               "grade": {"03/test_accuracy": 0.8}},
         "04": {"n_train_per_class": 16, "n_test_per_class": 16, "epochs": 1, "batch_size": 32,
                "finetune_epochs": 1, "run_eagerly": True, "second_per_class": 32},
         "05": {"epochs": 2, "n_train_per_class": 200, "width": 0.125, "batch_size": 32,
                "learning_rate": 3e-3, "run_eagerly": True, "progress": False},
-        "06": {"n_train_per_class": 300, "width": 0.1, "batch_size": 32, "epochs": 2,
+        "06": {"n_train_per_class": 500, "width": 0.1, "batch_size": 32, "epochs": 6,
+               "augment": "none",
                "combiner_epochs": 5, "patience_scale": 0.2, "early_stopping": False,
                "plateau_epochs": 2, "dilated": False, "stand_in_budget": 4,
-               "augmentations": ("geometric", "geometric + photometric"),
+               "augmentations": ("none", "geometric"),
                "grade": {"06/ensemble_accuracy": 0.6}},
         "07": {"n_train_per_class": 300, "width": 0.125, "batch_size": 32, "epochs": 3,
                "transfer_stand_in": "small", "central_images": 32, "sanity_images": 16,
                "smoothgrad_samples": 4, "ig_steps": 8, "second_per_class": 64,
                "finetune_epochs": 1, "stand_in_budget": 4,
                "grade": {"07/personal_accuracy": 0.6}},
-        "08": {"epochs": 5, "width": 0.0625, "batch_size": 32,
-               "recipe": {"arch": "personal", "learning_rate": 3e-3, "augment": "flip",
+        "08": {"n_train_per_class": 500, "epochs": 6, "width": 0.125, "batch_size": 32,
+               "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "none",
                           "patience": 0, "schedule": None},
                "robust_per_class": 50, "robust_levels": 4, "second_per_class": 100,
                "grade": {"08/baseline_test_accuracy": 0.8}},

@@ -16,8 +16,10 @@ listed under ``flags`` for the instructor to review, as are suspicious names in 
 
 Written answers and ``task`` cells are ``manual/*`` items, marked by hand and merged from a CSV
 (:func:`apply_manual_marks`). Cells holding hidden tests in the solution are put back before a
-submission runs (:func:`restore_hidden_tests`). Every student gets ``feedback/<student>.html``
-(:mod:`dflearn.course.feedback`). On Dask a submission whose worker is lost is retried once.
+submission runs (:func:`restore_hidden_tests`); those of the open-ended tasks score the student's
+function or model on ``session.hidden_split()``, the instructor's ``--hidden-data`` folder, which
+the sandbox may read (``$DFLEARN_HIDDEN_DATA``); a run without it is flagged. Every student gets
+``feedback/<student>.html`` (:mod:`dflearn.course.feedback`). On Dask a submission whose worker is lost is retried once.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from dflearn.course.notebooks import BEGIN_HIDDEN, END_HIDDEN, course_notebooks,
 from dflearn.paths import course_root
 from dflearn.course.results import RECORD_MIME, from_jsonable
 from dflearn.course.runner import fresh_output_dir
+from dflearn.course.session import HIDDEN_DATA_ENV, hidden_data_folder
+from dflearn.data import DatasetError
 
 STATUSES = ("ok", "error", "timeout", "invalid", "missing")
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -100,6 +104,7 @@ class Rubric:
     items: tuple[Item, ...]
     cells: tuple[str, ...]  # regex per solution code cell; answers are the (.*?) groups
     hidden: Mapping[int, str] = field(default_factory=dict)  # code cell -> source with its hidden tests
+    hidden_split: tuple[str, ...] = ()  # items checked in hidden tests that call session.hidden_split
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,7 @@ class Task:
     text: str | None = None  # the notebook JSON; None when status is already decided
     status: str = ""
     message: str = ""
+    hidden_data: str | None = None  # the instructor's hidden split (``--hidden-data``), checked
 
 
 @dataclass
@@ -209,7 +215,21 @@ def rubric_from_solution(solution: str | os.PathLike, thresholds: Mapping[str, A
         raise GradingError(f"{path.name} records no {', '.join(map(repr, missing))}; thresholds must "
                            "name keys that the solution records with dflearn.record.")
     hidden = {i: _without_hidden_markers(c.source) for i, c in enumerate(code) if BEGIN_HIDDEN in c.source}
-    return Rubric(path.name, tuple(items.values()), tuple(cell_pattern(c.source) for c in skeleton), hidden)
+    on_split = tuple(key for c in code for key in _hidden_split_keys(c.source, items))
+    return Rubric(path.name, tuple(items.values()), tuple(cell_pattern(c.source) for c in skeleton), hidden,
+                  on_split)
+
+
+def _hidden_split_keys(source: str, items: Mapping[str, Item]) -> list[str]:
+    """Items checked or recorded inside the hidden-test regions of a cell that call
+    ``hidden_split(``: what a run without ``--hidden-data`` scores on data the students have."""
+    regions = re.findall(rf"{re.escape(BEGIN_HIDDEN)}[^\n]*\n(.*?){re.escape(END_HIDDEN)}", source, re.DOTALL)
+    text = "\n".join(regions)
+    if "hidden_split(" not in text:
+        return []
+    checked = exercise_points(nbformat.v4.new_code_cell(text))
+    return [key for key in items if key in checked
+            or re.search(rf"""record\(\s*(['"]){re.escape(key)}\1""", text)]
 
 
 def _manual_items(nb: nbformat.NotebookNode) -> Iterator[tuple[str, Item]]:
@@ -299,9 +319,11 @@ def _course_home() -> str | None:
         return None
 
 
-def sandbox_env(root: Path, work: Path, limits: Limits, profile: str) -> dict[str, str]:
+def sandbox_env(root: Path, work: Path, limits: Limits, profile: str,
+                hidden_data: str | None = None) -> dict[str, str]:
     """The scrubbed environment of a submission's processes: every home, cache and temp folder
-    points into ``work``; nothing else of the grader's environment is passed on."""
+    points into ``work``; nothing else of the grader's environment is passed on, except the
+    hidden split's folder (``$DFLEARN_HIDDEN_DATA``, read by ``session.hidden_split``)."""
     env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ") if k in os.environ}
     threads = str(max(1, limits.threads))
     env.update({
@@ -318,6 +340,8 @@ def sandbox_env(root: Path, work: Path, limits: Limits, profile: str) -> dict[st
     home = _course_home()
     if home:
         env["DFLEARN_HOME"] = home
+    if hidden_data:
+        env[HIDDEN_DATA_ENV] = hidden_data
     return env
 
 
@@ -366,7 +390,7 @@ def _readable(task: Task) -> list[str] | None:
         return None
     package = Path(__file__).resolve().parents[1]  # dflearn/
     home = _course_home()
-    data = [p for p in (task.parameters.get("data"), home and Path(home) / "data") if p]
+    data = [p for p in (task.parameters.get("data"), home and Path(home) / "data", task.hidden_data) if p]
     return sandbox.kernel_readable([package, *data])
 
 
@@ -402,7 +426,7 @@ def _run_worker(task: Task, key: bytes, root: Path, cgroup: Path | None) -> tupl
     with open(log, "wb") as log_file:
         proc = subprocess.Popen([sys.executable, str(Path(sandbox.__file__).resolve()), "run"],
                                 stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
-                                cwd=work, env=sandbox_env(root, work, limits, task.profile),
+                                cwd=work, env=sandbox_env(root, work, limits, task.profile, task.hidden_data),
                                 start_new_session=True)
         proc.stdin.write(json.dumps(job).encode())
         proc.stdin.close()
@@ -437,7 +461,24 @@ def grade_submission(task: Task) -> Outcome:
     outcome.details, outcome.flags = score_cells(cells, task.rubric, key)
     if result.get("truncated"):
         outcome.flags.append(f"output truncated at {task.limits.max_output_bytes} bytes")
+    if not task.hidden_data and task.rubric.hidden_split:
+        outcome.flags.append(NO_HIDDEN_DATA_FLAG.format(items=", ".join(task.rubric.hidden_split)))
     return outcome
+
+
+NO_HIDDEN_DATA_FLAG = ("graded without --hidden-data: {items} checked on the test split, which the students "
+                       "have; grade again with --hidden-data DIR for a fair score")
+
+
+def hidden_data_root(hidden_data: str | os.PathLike | None) -> str | None:
+    """The checked, absolute class-folder parent of ``--hidden-data`` (None when not given);
+    a :class:`GradingError` names the path and the layout expected."""
+    if hidden_data is None:
+        return None
+    try:
+        return str(hidden_data_folder(hidden_data))
+    except DatasetError as exc:
+        raise GradingError(f"--hidden-data: {exc}") from None
 
 
 def _read_executed(path: Path) -> nbformat.NotebookNode | None:
@@ -671,7 +712,7 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
           out: str | os.PathLike | None = None, thresholds: Mapping[str, Any] | None = None,
           limits: Limits | None = None, dask: Any = None, data: str | os.PathLike | None = None,
           progress: bool = True, manual: str | os.PathLike | None = None,
-          hints: Mapping[str, str] | None = None) -> Gradebook:
+          hints: Mapping[str, str] | None = None, hidden_data: str | os.PathLike | None = None) -> Gradebook:
     """Grade every student folder in ``submissions`` on notebook ``notebook`` (e.g. "03").
 
     Args:
@@ -689,11 +730,18 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
         manual: a CSV of hand-given marks (``student,item,points,comment``) merged at the end;
             ``manual_template.csv`` in the output lists the items to mark.
         hints: item key -> the hint its feedback shows on failure (default: by kind of failure).
+        hidden_data: the hidden split of the open-ended tasks (``test/REAL`` and ``test/FAKE``, or
+            ``REAL`` and ``FAKE``), readable inside the sandbox as ``$DFLEARN_HIDDEN_DATA``; never
+            shipped to students. Without it hidden-split items are scored on the test split and
+            flagged. Like ``data``, it must exist at the same path on every Dask worker.
     """
     nn = notebook_id(notebook)
     chosen = get_profile(profile)
     rubric = rubric_from_solution(Path(solution) if solution else _solution_path(nn),
                                   {**thresholds_for(chosen.name, nn), **(thresholds or {})})
+    hidden = hidden_data_root(hidden_data)
+    if progress and hidden is None and rubric.hidden_split:
+        print(NO_HIDDEN_DATA_FLAG.format(items=", ".join(rubric.hidden_split)), flush=True)
     workers = max(1, workers or os.cpu_count() or 1)
     limits = limits or Limits(timeout=timeout)
     if not limits.threads:
@@ -702,7 +750,7 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
     folders = _student_folders(subs)
     out_dir = _output_dir(out, subs, nn)
     parameters = {"profile": chosen.name, **({"data": str(Path(data).expanduser().resolve())} if data else {})}
-    tasks = [_task(f, rubric, limits, parameters, chosen.name, nn) for f in folders]
+    tasks = [_task(f, rubric, limits, parameters, chosen.name, nn, hidden) for f in folders]
     outcomes = []
     for outcome in _run_all(tasks, workers, dask):
         outcomes.append(outcome)
@@ -714,11 +762,11 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
 
 
 def _task(folder: Path, rubric: Rubric, limits: Limits, parameters: Mapping[str, Any], profile: str,
-          notebook: str) -> Task:
+          notebook: str, hidden_data: str | None = None) -> Task:
     text, status, message = read_submission(folder, rubric.filename, notebook)
     if text is not None:
         text = restore_hidden_tests(text, rubric)
-    return Task(folder.name, rubric, limits, parameters, profile, text, status, message)
+    return Task(folder.name, rubric, limits, parameters, profile, text, status, message, hidden_data)
 
 
 # ---------------------------------------------------------------- reports

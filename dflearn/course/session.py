@@ -10,10 +10,36 @@ from functools import cached_property
 from pathlib import Path
 
 from dflearn.course.config import NotebookSettings, Profile, get_profile, notebook_id
-from dflearn.data import Dataset, load_cifake
+from dflearn.data import CLASS_NAMES, Dataset, DatasetError, list_class_files, load_cifake, load_labelled_folder
 from dflearn.paths import artifacts_dir
 from dflearn.sources import DatasetChoice, resolve_dataset
-from dflearn.splits import Splits, make_splits
+from dflearn.splits import Splits, balanced_subset, make_splits
+
+HIDDEN_DATA_ENV = "DFLEARN_HIDDEN_DATA"  # set by `dflearn grade --hidden-data DIR` inside the sandbox
+NO_HIDDEN_SPLIT = ("no hidden split given: checking on the test split; the grader uses data you do not have")
+HIDDEN_LAYOUT_HELP = ("Pass a folder holding test/REAL and test/FAKE (the CIFAKE layout) or REAL/ and FAKE/ "
+                      "directly, each with .jpg/.jpeg/.png images the students do not have.")
+
+
+def hidden_data_folder(root: str | os.PathLike) -> Path:
+    """The class-folder parent of a hidden split: ``root/test`` when it exists, else ``root``.
+
+    Raises :class:`DatasetError` naming the path and the expected layout when ``root`` is
+    missing, lacks a REAL or FAKE folder, or one of them holds no image. Used by
+    :meth:`Session.hidden_split` and by ``dflearn grade --hidden-data`` before any submission runs.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"Hidden data folder not found: {root}. {HIDDEN_LAYOUT_HELP}")
+    folder = root / "test" if (root / "test").is_dir() else root
+    missing = [name for name in CLASS_NAMES if not (folder / name).is_dir()]
+    if missing:
+        raise DatasetError(f"Hidden data folder {folder} has no {' or '.join(missing)} folder. {HIDDEN_LAYOUT_HELP}")
+    try:
+        list_class_files({label: folder / name for label, name in enumerate(CLASS_NAMES)})
+    except DatasetError as exc:
+        raise DatasetError(f"Hidden data: {exc} {HIDDEN_LAYOUT_HELP}") from None
+    return folder.resolve()
 
 
 def quiet_logs() -> None:
@@ -70,6 +96,24 @@ class Session:
         return make_splits(self.load("train"), self.load("test"), self.profile.split,
                            n_train_per_class=s.n_train_per_class,
                            n_test_per_class=s.n_test_per_class, seed=self.seed)
+
+    def hidden_split(self, n_per_class: int | None = None) -> Dataset:
+        """Images the grader scores open-ended tasks on, which the student copy cannot load.
+
+        Under ``dflearn grade --hidden-data DIR`` (``$DFLEARN_HIDDEN_DATA``) these are that
+        folder's images, resized to the size of this session's test images; otherwise (a
+        student's own run, nbval) the session's test split, with one printed line saying so.
+        ``n_per_class`` draws that many images per class (seeded); ``None`` keeps them all.
+        Used by the hidden tests of the open-ended tasks (01, 02, ...).
+        """
+        test = self.splits().test
+        hidden = os.environ.get(HIDDEN_DATA_ENV, "")
+        if not hidden:
+            print(NO_HIDDEN_SPLIT)
+            chosen = test
+        else:
+            chosen = load_labelled_folder(hidden_data_folder(hidden), image_size=test.images.shape[1])
+        return balanced_subset(chosen, n_per_class, self.seed + 2) if n_per_class else chosen
 
     @property
     def artifacts(self) -> Path:
