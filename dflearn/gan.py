@@ -43,7 +43,7 @@ from dflearn.data import FAKE, Dataset
 from dflearn.images import check_images
 from dflearn.layers import BackbonePreprocess
 from dflearn.metrics import evaluate
-from dflearn.models import classifier_head, image_input, scaled
+from dflearn.models import build_optimizer, classifier_head, image_input, scaled
 from dflearn.plots import image_grid
 from dflearn.splits import balanced_subset
 from dflearn.training import TimeBudget, fit
@@ -186,6 +186,8 @@ class GAN(keras.Model):
         defaults = gan_optimizers(self.loss_name)
         self.d_optimizer = d_optimizer or defaults[0]
         self.g_optimizer = g_optimizer or defaults[1]
+        build_optimizer(self.d_optimizer, self.discriminator.trainable_variables)
+        build_optimizer(self.g_optimizer, self.generator.trainable_variables)
 
     def set_label_smoothing(self, label_smoothing: float) -> None:
         """Change the one-sided label smoothing (BCE only) without retracing the step."""

@@ -22,7 +22,7 @@ import pandas as pd
 import tensorflow as tf
 
 from dflearn.data import Dataset
-from dflearn.models import build, compile_model
+from dflearn.models import build, build_optimizer, compile_model
 
 SCHEDULES = ("plateau", "step", "cosine", None)
 AUGMENTATIONS = ("none", "flip", "shift", "geometric", "full")
@@ -352,6 +352,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     if compile:
         compile_model(model, learning_rate, weight_decay, run_eagerly=run_eagerly,
                       label_smoothing=label_smoothing)
+    build_optimizer(getattr(model, "optimizer", None), model.trainable_variables)
     if augment is True:
         augment = augmentation(photometric=photometric, seed=seed)
     train_ds = make_dataset((x_train, y_train), batch_size, shuffle=True, seed=seed,

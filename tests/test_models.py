@@ -194,3 +194,29 @@ def test_forward_flops_counts_convolutions_and_dense_layers() -> None:
     outer_input = keras.Input(shape=(8, 8, 3))
     nested = keras.Model(outer_input, model(outer_input))
     assert models.forward_flops(nested) == models.forward_flops(model)
+
+
+def test_compile_model_builds_the_optimizer_so_the_first_fit_traces_once() -> None:
+    """Adam's moments exist right after compiling: TensorFlow would otherwise create them inside
+    its first trace of the training step and trace the whole step again."""
+    from dflearn import training
+
+    model = models.build("personal", width=0.125)
+    models.compile_model(model, 1e-3)
+    assert model.optimizer.built
+    assert len(model.optimizer.variables) > 2 * len(model.trainable_variables)  # m and v, + counters
+    user = models.build("personal", width=0.125)
+    user.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    assert not user.optimizer.built
+    images = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3)).astype("uint8")
+    traced = []
+    original = user.make_train_function
+
+    def counting(force: bool = False):  # records whether the optimizer was built by then
+        traced.append(user.optimizer.built)
+        return original(force)
+
+    user.make_train_function = counting
+    training.fit(user, (images, np.arange(8) % 2), epochs=1, batch_size=4, schedule=None,
+                 patience=0, compile=False)
+    assert traced and all(traced)
