@@ -43,7 +43,8 @@ def save_model(session: "Session", model: "keras.Model", name: str,
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
     tmp.replace(path)
-    info = {"notebook": session.notebook, "profile": session.profile.name}
+    info = {"notebook": getattr(session, "notebook_name", session.notebook),
+            "profile": session.profile.name}
     if test_accuracy is not None:
         info["test_accuracy"] = float(test_accuracy)
     path.with_suffix(".json").write_text(json.dumps(info), encoding="utf-8")
@@ -100,20 +101,29 @@ def pick_saved(session: "Session", prefix: str, prefer: Sequence[str] = (),
 
 
 def provenance(session: "Session", name: str) -> str:
-    """``trained by 03_cnns, 2026-12-06 21:40, test acc 0.912`` from the registry, the file's
-    time and the provenance :func:`save_model` wrote."""
+    """``trained by 03_cnns, 2026-12-06 21:40, test acc 0.912``: the notebook and test accuracy
+    that :func:`save_model` wrote beside the model, and the file's time. A model that a later
+    notebook saved (a stand-in: ``03_personal_cnn`` trained by 06) says so: ``a stand-in
+    trained by 06_ensembles, ...``. Models saved without that record name the stand-in registry's
+    notebook, else the notebook id of their prefix."""
     import json
 
     path = model_path(session, name)
     when = dt.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    by = STAND_INS[name].trained_by if name in STAND_INS else f"notebook {name.split('_', 1)[0]}"
-    text = f"trained by {by}, {when}"
     try:
         info = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return text
-    accuracy = info.get("test_accuracy") if isinstance(info, dict) else None
-    return text + (f", test acc {accuracy:.3f}" if isinstance(accuracy, (int, float)) else "")
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    owner, trained = name.split("_", 1)[0], "trained"
+    by = info.get("notebook")
+    if not isinstance(by, str) or not by or by.isdigit():  # older files kept the id only
+        by = STAND_INS[name].trained_by if name in STAND_INS else f"notebook {owner}"
+    elif by.split("_", 1)[0] != owner:  # saved by a later notebook that trained a stand-in
+        trained = "a stand-in trained"
+    accuracy = info.get("test_accuracy")
+    return (f"{trained} by {by}, {when}"
+            + (f", test acc {accuracy:.3f}" if isinstance(accuracy, (int, float)) else ""))
 
 
 def load_or_train(session: "Session", name: str, train: Callable[[], "keras.Model"],

@@ -113,18 +113,35 @@ def test_load_or_train_says_which_happened(session: Session) -> None:
 
     _, how = load_or_train(session, "03_personal_cnn", tiny)
     assert how.startswith("trained 03_personal_cnn here") and "stand-in" in how
-    _, how = load_or_train(session, "03_personal_cnn", tiny)
-    assert how.startswith("loaded 03_personal_cnn (trained by 03_cnns, ")
+    _, how = load_or_train(session, "03_personal_cnn", tiny)  # the stand-in 04 saved
+    assert how.startswith("loaded 03_personal_cnn (a stand-in trained by 04_transfer_learning, ")
+
+
+def test_the_hand_over_line_names_the_notebook_file_that_trained_the_model(session: Session) -> None:
+    import dataclasses
+
+    import keras
+
+    from dflearn.artifacts import provenance, save_model
+
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+    save_model(dataclasses.replace(session, notebook="03"), model, "03_vgg16_bn")
+    assert provenance(session, "03_vgg16_bn").startswith("trained by 03_cnns, ")
+    (session.artifacts / "03_vgg16_bn.json").write_text('{"notebook": "03"}')  # an older record
+    assert provenance(session, "03_vgg16_bn").startswith("trained by notebook 03, ")
 
 
 def test_the_hand_over_line_names_notebook_date_and_test_accuracy(session: Session) -> None:
+    import dataclasses
+
     import keras
 
     from dflearn.artifacts import load_or_train, save_model
 
     inputs = keras.Input((4, 4, 3))
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
-    save_model(session, model, "05_grid_best", test_accuracy=0.8125)
+    save_model(dataclasses.replace(session, notebook="05"), model, "05_grid_best", test_accuracy=0.8125)
     _, how = load_or_train(session, "05_grid_best", lambda: model)
     assert how.startswith("loaded 05_grid_best (trained by 05_age_classifier_grid, ")
     assert how.endswith(", test acc 0.812)")

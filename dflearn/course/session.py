@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from dflearn.course.config import NotebookSettings, Profile, get_profile, notebook_id
+from dflearn.course.config import NOTEBOOKS, NotebookSettings, Profile, get_profile, notebook_id
 from dflearn.data import CLASS_NAMES, Dataset, DatasetError, list_class_files, load_cifake, load_labelled_folder
 from dflearn.paths import artifacts_dir
 from dflearn.sources import DatasetChoice, resolve_dataset
@@ -71,6 +71,11 @@ class Session:
     seed: int = 42
     data: str | os.PathLike | None = None
     _loaded: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def notebook_name(self) -> str:
+        """The notebook's file stem, e.g. ``"03_cnns"`` (saved with its models as provenance)."""
+        return NOTEBOOKS.get(self.notebook, self.notebook)
 
     @property
     def settings(self) -> NotebookSettings:
