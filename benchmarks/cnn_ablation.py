@@ -38,10 +38,13 @@ class Variant:
     policy: str = "float32"
 
 
+BASELINE = "baseline (cpu recipe)"
+
+
 def variants(base_rate: float, base_batch: int) -> list[Variant]:
     """The ablation: the baseline first, then one change each."""
     return [
-        Variant("baseline (cpu recipe)"),
+        Variant(BASELINE),
         Variant("label smoothing 0.1", fit={"label_smoothing": 0.1}),
         Variant("flips only (no shifts)", recipe={"augment": "flip"}),
         Variant("no augmentation", recipe={"augment": "none"}),
@@ -118,7 +121,7 @@ def main() -> None:
         print(f"{variant.name}: {rows[-1]} ({time.perf_counter() - start:.0f} s with scoring)",
               flush=True)
     table = pd.DataFrame(rows).set_index("variant")
-    if chosen[0].name == variants(0, 0)[0].name:
+    if chosen[0].name == BASELINE:
         table["delta_points"] = ((table["test_accuracy"] - table["test_accuracy"].iloc[0])
                                  * 100).round(2)
     print(table.to_string())
