@@ -17,7 +17,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import keras
 import pandas as pd
@@ -41,8 +41,11 @@ class Variant:
 BASELINE = "baseline (cpu recipe)"
 
 
-def variants(base_rate: float, base_batch: int) -> list[Variant]:
-    """The ablation: the baseline first, then one change each."""
+def variants(base_rate: float, base_batch: int,
+             base_options: Mapping[str, Any] | None = None) -> list[Variant]:
+    """The ablation: the baseline first, then one change each (``base_options``: the recipe's
+    builder options, which the whitening variant keeps apart from its stem)."""
+    whiten = {**(base_options or {}), "stem": "whiten"}
     return [
         Variant(BASELINE),
         Variant("label smoothing 0.1", fit={"label_smoothing": 0.1}),
@@ -52,6 +55,9 @@ def variants(base_rate: float, base_batch: int) -> list[Variant]:
                 recipe={"batch_size": 2 * base_batch, "learning_rate": 2 * base_rate}),
         Variant("bfloat16 compute (mixed_bfloat16)", policy="mixed_bfloat16"),
         Variant("width 0.375 instead of 0.25", recipe={"width": 0.375}),
+        Variant("EMA of the weights (momentum 0.99)", recipe={"ema": 0.99}),
+        Variant("whitened 2x2 stem instead of space-to-depth", recipe={"options": whiten}),
+        Variant("flips and 2-pixel shifts (airbench)", recipe={"augment": "shift2"}),
     ]
 
 
@@ -110,7 +116,7 @@ def main() -> None:
     splits = official_split(train, session.load("test"), 0.05, args.seed)
     print(splits.describe())
     base = training.recipe(settings)
-    chosen = variants(base.learning_rate, base.batch_size)
+    chosen = variants(base.learning_rate, base.batch_size, base.options)
     if args.only:
         chosen = [chosen[int(i)] for i in args.only.split(",")]
     warm_up(settings, splits, args.seed)

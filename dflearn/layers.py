@@ -8,7 +8,9 @@ course model.
 * :class:`SmoothedSparseCrossentropy`: label smoothing for softmax heads (06, 09);
 * :class:`TwoClassProbabilities` and :class:`ConfidenceBlend`: EnsembleCNN (06);
 * :class:`BlurJpeg`: Wang et al.'s Blur+JPEG augmentation (08);
-* :class:`NPRResidual`: Tan et al.'s neighbouring-pixel-relationship residual (10).
+* :class:`NPRResidual`: Tan et al.'s neighbouring-pixel-relationship residual (10);
+* :class:`PatchWhitening`: a frozen first convolution that whitens image patches (03's fast
+  CPU recipe options, ``benchmarks/cnn_ablation.py``).
 """
 
 from __future__ import annotations
@@ -270,3 +272,98 @@ class NPRResidual(layers.Layer):
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, for saving and cloning."""
         return {**super().get_config(), "factor": self.factor}
+
+
+def whitening_filters(patches: np.ndarray, epsilon: float = 5e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Filters that whiten ``patches`` (n, d): ``(weights (d, 2d), bias (2d,))``.
+
+    Each of the first d columns is an eigenvector of the patches' covariance divided by the
+    square root of its eigenvalue (plus ``epsilon``); the last d are the same with the opposite
+    sign, so a ReLU after them keeps both halves. ``bias`` centres every output on the patches'
+    mean. Used by :class:`PatchWhitening`.
+    """
+    patches = np.asarray(patches, dtype=np.float64)
+    if patches.ndim != 2 or len(patches) <= patches.shape[1]:
+        raise ValueError(f"whitening_filters needs more patches than patch values, as an (n, d) "
+                         f"array; got shape {patches.shape}.")
+    mean = patches.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(patches - mean, rowvar=False))
+    weights = eigenvectors / np.sqrt(np.clip(eigenvalues, 0, None) + epsilon)
+    weights = np.concatenate([weights, -weights], axis=1)
+    return weights.astype("float32"), (-mean @ weights).astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="dflearn")
+class PatchWhitening(layers.Layer):
+    """A frozen first convolution whose filters whiten ``kernel_size`` x ``kernel_size`` image
+    patches, as in the fast CIFAR-10 trainers (Page's "How to train your ResNet", hlb-CIFAR10,
+    airbench): the next layer starts from decorrelated, unit-variance patch features.
+
+    The filters come from data: call :meth:`adapt` with what this layer receives (e.g. the
+    rescaled training images) before training; :func:`dflearn.training.fit` does it for every
+    unadapted ``PatchWhitening`` in the model. Output: ``2 * kernel_size**2 * channels`` channels,
+    spatial size divided by ``strides`` (``"same"`` padding; ``kernel_size=2, strides=2`` whitens
+    the non-overlapping 2x2 blocks, a learned space-to-depth). The filters are saved with the
+    model.
+    """
+
+    def __init__(self, kernel_size: int = 2, strides: int = 1, epsilon: float = 5e-4,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if int(kernel_size) != kernel_size or kernel_size < 1:
+            raise ValueError(f"PatchWhitening kernel_size must be a positive integer, got "
+                             f"{kernel_size!r}.")
+        if int(strides) != strides or strides < 1:
+            raise ValueError(f"PatchWhitening strides must be a positive integer, got {strides!r}.")
+        self.kernel_size, self.strides, self.epsilon = int(kernel_size), int(strides), float(epsilon)
+        self.trainable = False
+
+    def build(self, input_shape: tuple) -> None:
+        """Zero filters until :meth:`adapt`; ``adapted`` is saved as 0 or 1."""
+        k, channels = self.kernel_size, int(input_shape[-1])
+        self.kernel = self.add_weight(shape=(k, k, channels, 2 * k * k * channels),
+                                      initializer="zeros", trainable=False, name="kernel")
+        self.bias = self.add_weight(shape=(2 * k * k * channels,), initializer="zeros",
+                                    trainable=False, name="bias")
+        self.adapted = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                       name="adapted")
+
+    @property
+    def is_adapted(self) -> bool:
+        """Whether :meth:`adapt` has set the filters."""
+        return self.built and float(ops.convert_to_numpy(self.adapted.value)) > 0
+
+    def adapt(self, inputs: np.ndarray, max_patches: int = 200_000, seed: int = 0) -> None:
+        """Set the filters from ``inputs`` (N, H, W, C), as this layer will receive them."""
+        inputs = np.asarray(inputs, dtype=np.float32)
+        if inputs.ndim != 4:
+            raise ValueError(f"PatchWhitening.adapt needs images of shape (N, H, W, C), got "
+                             f"{inputs.shape}.")
+        if not self.built:
+            self.build(inputs.shape)
+        k = self.kernel_size
+        windows = np.lib.stride_tricks.sliding_window_view(inputs, (k, k), axis=(1, 2))
+        windows = windows[:, ::self.strides, ::self.strides]
+        patches = np.moveaxis(windows, 3, -1).reshape(-1, k * k * inputs.shape[-1])  # (kh, kw, c)
+        if len(patches) > max_patches:
+            patches = patches[np.random.default_rng(seed).choice(len(patches), max_patches,
+                                                                 replace=False)]
+        weights, bias = whitening_filters(patches, self.epsilon)
+        self.kernel.assign(weights.reshape(self.kernel.shape))
+        self.bias.assign(bias)
+        self.adapted.assign(1.0)
+
+    def call(self, inputs: Any) -> Any:
+        x = ops.conv(ops.cast(inputs, self.compute_dtype), self.kernel, strides=self.strides,
+                     padding="same")
+        return x + self.bias
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Sides divided by ``strides`` (rounded up), ``2 * kernel_size**2 * channels`` channels."""
+        sides = [None if d is None else -(-d // self.strides) for d in input_shape[1:3]]
+        return (input_shape[0], *sides, 2 * self.kernel_size ** 2 * input_shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, for saving and cloning."""
+        return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
+                "epsilon": self.epsilon}

@@ -31,8 +31,8 @@ BN_MOMENTUM = 0.9
 
 # (filters, convolutions) per block of the study's "Personal CNN".
 PERSONAL_BLOCKS: tuple[tuple[int, int], ...] = ((128, 3), (256, 3), (512, 2))
-# Personal CNN stems: none (the study's), or space-to-depth (CPU-friendly).
-STEMS = ("none", "space_to_depth")
+# Personal CNN stems: none (the study's), space-to-depth (CPU-friendly), or whitened 2x2 blocks.
+STEMS = ("none", "space_to_depth", "whiten")
 # VGG configurations: filters per convolution, "M" = 2x2 max-pooling.
 VGG_CONFIGS: Mapping[int, tuple] = {
     16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
@@ -154,13 +154,19 @@ def accuracy_for(model: keras.Model) -> keras.metrics.Metric:
 
 def compile_model(model: keras.Model, learning_rate: float = 1e-3, weight_decay: float = 0.0,
                   optimizer: keras.optimizers.Optimizer | None = None,
-                  run_eagerly: bool = False, label_smoothing: float = 0.0) -> keras.Model:
+                  run_eagerly: bool = False, label_smoothing: float = 0.0,
+                  ema: float = 0.0) -> keras.Model:
     """Compile with Adam (AdamW when ``weight_decay > 0``) and the loss matching the head
     (:func:`loss_for`). ``run_eagerly`` skips graph tracing: slower per batch, quicker for the
-    few batches of the ``ci`` profile."""
+    few batches of the ``ci`` profile. ``ema`` > 0 keeps an exponential moving average of the
+    weights with that momentum (Keras' ``use_ema``), which replaces the weights when training
+    ends."""
+    if not 0.0 <= ema < 1.0:
+        raise ModelConfigError(f"ema is a momentum in [0, 1) (0: off), got {ema!r}.")
     if optimizer is None:
-        optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-                     if weight_decay else keras.optimizers.Adam(learning_rate))
+        averaging = {"use_ema": True, "ema_momentum": ema} if ema else {}
+        optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **averaging)
+                     if weight_decay else keras.optimizers.Adam(learning_rate, **averaging))
     model.compile(optimizer=optimizer, loss=loss_for(model, label_smoothing),
                   metrics=[accuracy_for(model)],
                   run_eagerly=run_eagerly)
@@ -226,7 +232,9 @@ def personal_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_H
 
     ``stem="space_to_depth"`` is a CPU-friendly variant: the image first becomes a half-size,
     12-channel one (:func:`space_to_depth`) and the last block skips its pooling, so the
-    blocks see the same information at a quarter of the cost.
+    blocks see the same information at a quarter of the cost. ``stem="whiten"`` does the same
+    with a frozen :class:`~dflearn.layers.PatchWhitening` of the 2x2 blocks (filters from the
+    training data, set by :func:`dflearn.training.fit`) and a GELU.
     """
     check_args(width, input_size, head)
     if stem not in STEMS:
@@ -234,6 +242,11 @@ def personal_cnn(width: float = 1.0, input_size: int = 32, head: str = DEFAULT_H
     inputs, x = image_input(input_size)
     if stem == "space_to_depth":
         x = space_to_depth(x)
+    elif stem == "whiten":
+        from dflearn.layers import PatchWhitening
+
+        x = layers.Activation("gelu", name="whiten_gelu")(
+            PatchWhitening(2, strides=2, name="whiten")(x))
     for b, (filters, n_conv) in enumerate(PERSONAL_BLOCKS, start=1):
         for c in range(1, n_conv + 1):
             x = layers.Conv2D(scaled(filters, width), 3, padding="same", name=f"b{b}_conv{c}")(x)

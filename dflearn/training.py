@@ -25,7 +25,7 @@ from dflearn.data import Dataset
 from dflearn.models import build, build_optimizer, compile_model
 
 SCHEDULES = ("plateau", "step", "cosine", None)
-AUGMENTATIONS = ("none", "flip", "shift", "geometric", "full")
+AUGMENTATIONS = ("none", "flip", "shift", "shift2", "geometric", "full")
 ArrayPair = tuple[np.ndarray, np.ndarray]
 
 
@@ -83,7 +83,7 @@ def augmentation(flip: bool = True, rotation: float = 0.05, zoom: float = 0.1, s
 
 def augmentation_named(name: str, seed: int = 0) -> keras.Sequential | None:
     """``"none"``, ``"flip"`` (horizontal flips), ``"shift"`` (flips and shifts of up to 1/8 of
-    the image, pixel values kept), ``"geometric"`` (flip, rotation, zoom) or ``"full"``
+    the image, pixel values kept), ``"shift2"`` (the same up to 1/16: 2 pixels at 32x32), ``"geometric"`` (flip, rotation, zoom) or ``"full"``
     (geometric plus brightness and contrast)."""
     if name == "none":
         return None
@@ -91,6 +91,8 @@ def augmentation_named(name: str, seed: int = 0) -> keras.Sequential | None:
         return augmentation(rotation=0, zoom=0, seed=seed)
     if name == "shift":
         return augmentation(rotation=0, zoom=0, shift=0.125, seed=seed)
+    if name == "shift2":  # airbench's translate of 2 pixels at 32x32
+        return augmentation(rotation=0, zoom=0, shift=0.0625, seed=seed)
     if name in ("geometric", "full"):
         return augmentation(photometric=name == "full", seed=seed)
     raise TrainingError(f"Unknown augmentation {name!r}: use one of {AUGMENTATIONS}.")
@@ -315,7 +317,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         monitor: str = "val_loss", augment: bool | keras.Layer = False, photometric: bool = False,
         class_weight: str | Mapping[int, float] | None = None, time_budget: float | None = None,
         schedule_options: Mapping[str, Any] | None = None, label_smoothing: float = 0.0,
-        seed: int = 0, compile: bool = True,
+        ema: float = 0.0, seed: int = 0, compile: bool = True,
         run_eagerly: bool = False,
         callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0) -> FitResult:
     """Train ``model`` on ``train`` (and validate on ``val``) and return a :class:`FitResult`.
@@ -338,6 +340,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
             ``{"drop": 0.1, "every": 5}`` for a step schedule or ``{"mode": "max", "patience": 5,
             "factor": 0.5, "monitor": "val_accuracy"}`` for a plateau one.
         label_smoothing: soften the targets (0 = none; see :func:`dflearn.models.loss_for`).
+        ema: keep an exponential moving average of the weights with this momentum (0 = none;
+            e.g. 0.99) and end with it (see :func:`dflearn.models.compile_model`).
         seed: seeds the shuffling and the augmentation layers.
         run_eagerly: skip TensorFlow's graph compilation. Slower per step, but for a few dozen
             steps (tiny data sets, the ``ci`` profile) it saves the seconds compiling takes.
@@ -349,9 +353,10 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     if val is None and (patience or schedule == "plateau") and monitor.startswith("val_"):
         raise TrainingError(f"Early stopping and the plateau schedule watch {monitor!r}: pass "
                             "validation data, or use patience=0 and schedule='step' or None.")
+    adapt_whitening(model, x_train, seed)
     if compile:
         compile_model(model, learning_rate, weight_decay, run_eagerly=run_eagerly,
-                      label_smoothing=label_smoothing)
+                      label_smoothing=label_smoothing, ema=ema)
     build_optimizer(getattr(model, "optimizer", None), model.trainable_variables)
     if augment is True:
         augment = augmentation(photometric=photometric, seed=seed)
@@ -378,10 +383,29 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
                 "weight_decay": weight_decay, "schedule": schedule, "augment": bool(augment),
                 "schedule_options": dict(schedule_options or {}), "label_smoothing": label_smoothing,
+                "ema": ema,
                 "class_weight": class_weight, "time_budget": time_budget, "seed": seed}
     return FitResult({k: [float(v) for v in vals] for k, vals in history.history.items()},
                      seconds, len(y_train), cpu_seconds, best_epoch, _stop_reason(budget, early),
                      settings, counter.images)
+
+
+def adapt_whitening(model: keras.Model, images: np.ndarray, seed: int = 0,
+                    max_images: int = 5000) -> int:
+    """Set the filters of every :class:`~dflearn.layers.PatchWhitening` in ``model`` that has
+    none yet, from up to ``max_images`` of ``images`` as that layer receives them. Returns how
+    many layers it adapted; :func:`fit` calls it first."""
+    from dflearn.layers import PatchWhitening
+
+    pending = [layer for layer in model.layers
+               if isinstance(layer, PatchWhitening) and not layer.is_adapted]
+    if pending:
+        chosen = np.random.default_rng(seed).permutation(len(images))[:max_images]
+        sample = np.asarray(images)[np.sort(chosen)].astype("float32")
+    for layer in pending:
+        feeder = keras.Model(model.inputs, layer.input)
+        layer.adapt(np.asarray(feeder.predict(sample, batch_size=256, verbose=0)), seed=seed)
+    return len(pending)
 
 
 # --------------------------------------------------------------------------- fine-tuning
@@ -469,6 +493,8 @@ class Recipe:
     augment: str = "flip"
     time_budget: float | None = None
     run_eagerly: bool = False
+    label_smoothing: float = 0.0
+    ema: float = 0.0
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def build(self) -> keras.Model:
@@ -484,6 +510,7 @@ class Recipe:
                 "schedule": self.schedule, "patience": self.patience, "monitor": self.monitor,
                 "augment": augmentation_named(self.augment, seed) or False,
                 "time_budget": self.time_budget, "run_eagerly": self.run_eagerly,
+                "label_smoothing": self.label_smoothing, "ema": self.ema,
                 "seed": seed, **overrides}
 
     def describe(self) -> str:

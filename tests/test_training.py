@@ -224,3 +224,50 @@ def test_training_control_trains_on_click_with_its_settings() -> None:
     assert not control.button.disabled
     with pytest.raises(ValueError, match="learning_rate must be one of"):
         training_control(tiny_model, bright_dark(8), bright_dark(8), learning_rate=0.5)
+
+
+def test_patch_whitening_decorrelates_patches_and_fit_adapts_it(tmp_path) -> None:
+    from dflearn.layers import PatchWhitening, whitening_filters
+
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(12, 12))
+    patches = rng.normal(size=(5000, 12)) @ mixing + 3.0  # correlated, off-centre
+    weights, bias = whitening_filters(patches, epsilon=0.0)
+    out = patches @ weights[:, :12] + bias[:12]
+    assert np.allclose(out.mean(axis=0), 0, atol=1e-6)
+    assert np.allclose(np.cov(out, rowvar=False), np.eye(12), atol=1e-3)
+    assert np.allclose(weights[:, 12:], -weights[:, :12])
+    with pytest.raises(ValueError, match="more patches than patch values"):
+        whitening_filters(patches[:5])
+
+    model = models.personal_cnn(width=0.0625, input_size=16, stem="whiten")
+    layer = model.get_layer("whiten")
+    assert isinstance(layer, PatchWhitening) and not layer.is_adapted
+    assert model.get_layer("whiten_gelu").output.shape[1:] == (8, 8, 24)
+    data = bright_dark(64)
+    assert training.adapt_whitening(model, data.images) == 1 and layer.is_adapted
+    kernel = np.asarray(layer.kernel.value).copy()
+    assert np.abs(kernel).sum() > 0
+    training.fit(model, data, None, epochs=1, batch_size=16, schedule=None, patience=0)
+    assert np.array_equal(np.asarray(layer.kernel.value), kernel)  # frozen, not adapted twice
+    assert training.adapt_whitening(model, data.images) == 0
+    model.save(tmp_path / "whiten.keras")
+    again = keras.models.load_model(tmp_path / "whiten.keras").get_layer("whiten")
+    assert again.is_adapted and np.array_equal(np.asarray(again.kernel.value), kernel)
+
+
+def test_ema_replaces_the_weights_with_their_average_when_training_ends() -> None:
+    model = tiny_model()
+    models.compile_model(model, 1e-2, ema=0.9)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == 0.9
+    with pytest.raises(models.ModelConfigError, match=r"ema is a momentum in \[0, 1\)"):
+        models.compile_model(tiny_model(), ema=1.0)
+    recipe = training.recipe(get_profile("ci").for_notebook("03"), ema=0.9, augment="shift2")
+    options = recipe.fit_options()
+    assert options["ema"] == 0.9 and isinstance(options["augment"], keras.Sequential)
+    result = training.fit(model, bright_dark(64), None, epochs=2, batch_size=16, schedule=None,
+                          patience=0, ema=0.9)
+    assert result.settings["ema"] == 0.9
+    averaged = [np.asarray(v.value) for v in model.optimizer._model_variables_moving_average]
+    assert all(np.allclose(np.asarray(w.value), a)
+               for w, a in zip(model.trainable_variables, averaged))
