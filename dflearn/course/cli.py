@@ -71,7 +71,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
     book = grade(args.submissions, args.notebook, solution=args.solution, profile=args.profile,
                  workers=args.workers, out=args.out, thresholds=thresholds, limits=limits, dask=args.dask,
-                 data=args.data, manual=args.manual, hidden_data=args.hidden_data)
+                 data=args.data, manual=args.manual, hidden_data=args.hidden_data,
+                 artifacts=args.artifacts)
     counts = book.table["status"].value_counts().to_dict()
     print(f"\ngraded {len(book.table)} submissions ({counts}); gradebook.csv, details.csv, "
           f"report.html, feedback/ and executed/ are in {book.out_dir}")
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--hidden-data", metavar="DIR",
                        help="the hidden split of the open-ended tasks (test/REAL + test/FAKE, or REAL + FAKE), "
                             "images the students never had; without it those items are checked on the test split")
+    grade.add_argument("--artifacts", metavar="DIR",
+                       help="models earlier notebooks saved (a run's artifacts folder), copied into each "
+                            "submission, so e.g. 04 is graded with 03's Personal CNN instead of a stand-in")
     grade.add_argument("--memory", type=int, default=6144, help="memory cap per kernel in MiB (default 6144)")
     grade.add_argument("--out", help="fresh output folder (default: runs/grade-NN-<time>)")
     grade.add_argument("--threshold", action="append", default=[], metavar="KEY=MIN",

@@ -120,6 +120,7 @@ class Task:
     status: str = ""
     message: str = ""
     hidden_data: str | None = None  # the instructor's hidden split (``--hidden-data``), checked
+    artifacts: str | None = None  # the instructor's saved models (``--artifacts``), checked
 
 
 @dataclass
@@ -413,6 +414,8 @@ def _execute(task: Task, key: bytes, root: Path) -> tuple[dict[str, Any], Path, 
 def _run_worker(task: Task, key: bytes, root: Path, cgroup: Path | None) -> tuple[dict[str, Any], Path, str]:
     work = root / "work"
     (work / "tmp").mkdir(parents=True)
+    if task.artifacts:  # a copy: nothing a submission does reaches the instructor's models
+        shutil.copytree(task.artifacts, work / "artifacts" / task.profile)
     source = work / task.rubric.filename
     source.write_text(task.text or "", encoding="utf-8")
     limits = task.limits
@@ -468,6 +471,25 @@ def grade_submission(task: Task) -> Outcome:
 
 NO_HIDDEN_DATA_FLAG = ("graded without --hidden-data: {items} checked on the test split, which the students "
                        "have; grade again with --hidden-data DIR for a fair score")
+
+
+def artifacts_root(artifacts: str | os.PathLike | None, profile: str) -> str | None:
+    """The checked, absolute folder of saved models that ``--artifacts`` names (None when not
+    given): ``DIR/<profile>`` when it exists (a run's ``artifacts`` folder), else ``DIR`` itself
+    if it holds ``.keras`` files. A clear :class:`GradingError` otherwise."""
+    if artifacts is None:
+        return None
+    folder = Path(artifacts).expanduser().resolve()
+    if not folder.is_dir():
+        raise GradingError(f"--artifacts: folder not found: {folder}. Pass the artifacts folder of "
+                           "a run of the course (e.g. runs/<time>-ci/artifacts) or its profile "
+                           "folder.")
+    for candidate in (folder / profile, folder):
+        if candidate.is_dir() and any(candidate.glob("*.keras")):
+            return str(candidate)
+    raise GradingError(f"--artifacts: {folder} holds no saved models (.keras files) for profile "
+                       f"'{profile}', neither in {folder / profile} nor in the folder itself. Run "
+                       f"the course under '{profile}' first (dflearn run --profile {profile}).")
 
 
 def hidden_data_root(hidden_data: str | os.PathLike | None) -> str | None:
@@ -712,7 +734,8 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
           out: str | os.PathLike | None = None, thresholds: Mapping[str, Any] | None = None,
           limits: Limits | None = None, dask: Any = None, data: str | os.PathLike | None = None,
           progress: bool = True, manual: str | os.PathLike | None = None,
-          hints: Mapping[str, str] | None = None, hidden_data: str | os.PathLike | None = None) -> Gradebook:
+          hints: Mapping[str, str] | None = None, hidden_data: str | os.PathLike | None = None,
+          artifacts: str | os.PathLike | None = None) -> Gradebook:
     """Grade every student folder in ``submissions`` on notebook ``notebook`` (e.g. "03").
 
     Args:
@@ -734,12 +757,17 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
             ``REAL`` and ``FAKE``), readable inside the sandbox as ``$DFLEARN_HIDDEN_DATA``; never
             shipped to students. Without it hidden-split items are scored on the test split and
             flagged. Like ``data``, it must exist at the same path on every Dask worker.
+        artifacts: the models earlier notebooks saved (a run's ``artifacts`` folder or its
+            profile folder), copied into every submission's own artifacts folder, so a notebook
+            that builds on 03's Personal CNN (04, 06, 07, ...) is graded with it instead of a
+            stand-in it trains itself. Like ``data``, on every Dask worker at the same path.
     """
     nn = notebook_id(notebook)
     chosen = get_profile(profile)
     rubric = rubric_from_solution(Path(solution) if solution else _solution_path(nn),
                                   {**thresholds_for(chosen.name, nn), **(thresholds or {})})
     hidden = hidden_data_root(hidden_data)
+    models = artifacts_root(artifacts, chosen.name)
     if progress and hidden is None and rubric.hidden_split:
         print(NO_HIDDEN_DATA_FLAG.format(items=", ".join(rubric.hidden_split)), flush=True)
     workers = max(1, workers or os.cpu_count() or 1)
@@ -750,7 +778,7 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
     folders = _student_folders(subs)
     out_dir = _output_dir(out, subs, nn)
     parameters = {"profile": chosen.name, **({"data": str(Path(data).expanduser().resolve())} if data else {})}
-    tasks = [_task(f, rubric, limits, parameters, chosen.name, nn, hidden) for f in folders]
+    tasks = [_task(f, rubric, limits, parameters, chosen.name, nn, hidden, models) for f in folders]
     outcomes = []
     for outcome in _run_all(tasks, workers, dask):
         outcomes.append(outcome)
@@ -762,11 +790,12 @@ def grade(submissions: str | os.PathLike, notebook: str, *, solution: str | os.P
 
 
 def _task(folder: Path, rubric: Rubric, limits: Limits, parameters: Mapping[str, Any], profile: str,
-          notebook: str, hidden_data: str | None = None) -> Task:
+          notebook: str, hidden_data: str | None = None, artifacts: str | None = None) -> Task:
     text, status, message = read_submission(folder, rubric.filename, notebook)
     if text is not None:
         text = restore_hidden_tests(text, rubric)
-    return Task(folder.name, rubric, limits, parameters, profile, text, status, message, hidden_data)
+    return Task(folder.name, rubric, limits, parameters, profile, text, status, message, hidden_data,
+                artifacts)
 
 
 # ---------------------------------------------------------------- reports
