@@ -1,6 +1,7 @@
 """The companion projects' experiments in 03, set beside the seeds' numbers: the study's Fig. 1
 side by side, the lightweight project's baseline vs its MobileNet-style model, its augmentations
-shown one by one, and the faces project's random search (its Table 1) and Table 2.
+shown one by one, the faces project's random search (its Table 1) and Table 2, and the scoring of
+the open-ended task (a compact detector under a parameter limit).
 
 Lesson module of 03; imports only the core. Every training run is one call of
 :func:`dflearn.training.fit`; every reported number comes from :mod:`dflearn.study`.
@@ -18,9 +19,9 @@ import pandas as pd
 
 from dflearn import study
 from dflearn.data import Dataset
-from dflearn.metrics import faces_project_metrics
+from dflearn.metrics import evaluate, faces_project_metrics
 from dflearn.splits import stratified_split
-from dflearn.training import fit
+from dflearn.training import FitResult, fit
 
 # ---------------------------------------------------------------- the study's Fig. 1, side by side
 
@@ -241,3 +242,63 @@ def faces_table2(y_true: np.ndarray, y_pred: np.ndarray,
                          index=pd.Index(list(course), name="metric (project's definition)"))
     return table
 
+
+
+# ---------------------------------------------------------------- the open-ended task (03 §10)
+
+def compact_parameters(model: Any, input_size: int, max_parameters: int) -> int:
+    """The parameter count of ``model``, after checking that it is a Keras model of
+    ``input_size`` x ``input_size`` RGB images with a 1-unit sigmoid or 2-unit softmax output and
+    at most ``max_parameters`` parameters. Raises ``ValueError`` (``TypeError`` for a non-model)
+    saying what is wrong and what to do.
+
+    Used in 03 §10 (the open-ended task) and by its hidden test."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"my_compact_cnn must return a keras.Model (build it with keras.Input and "
+                        f"the functional API), got {type(model).__name__}.")
+    if tuple(model.input_shape) != (None, input_size, input_size, 3):
+        raise ValueError(f"The model takes inputs of shape {model.input_shape}; it needs "
+                         f"(None, {input_size}, {input_size}, 3): use keras.Input(shape=({input_size}, "
+                         f"{input_size}, 3)), pixels 0-255.")
+    if tuple(model.output_shape) not in ((None, 1), (None, 2)):
+        raise ValueError(f"The model's output has shape {model.output_shape}; it needs (None, 1) "
+                         "(sigmoid, P(REAL)) or (None, 2) (softmax, P(FAKE), P(REAL)).")
+    n = int(model.count_params())
+    if n > max_parameters:
+        raise ValueError(f"The model has {n:,} parameters, more than the {max_parameters:,} "
+                         "allowed: use fewer filters, or global average pooling instead of "
+                         "Flatten before the dense layers.")
+    return n
+
+
+def train_compact(build: Callable[[int], keras.Model], train: Dataset, val: Dataset, *,
+                  input_size: int, max_parameters: int, **fit_options: Any
+                  ) -> tuple[keras.Model, FitResult]:
+    """Build the student's model with ``build(input_size)``, check it
+    (:func:`compact_parameters`) before any training, and train it with
+    :func:`dflearn.training.fit` (``fit_options``: the notebook's fixed recipe).
+
+    Used in 03 §10 (the open-ended task)."""
+    model = build(input_size)
+    compact_parameters(model, input_size, max_parameters)
+    return model, fit(model, train, val, **fit_options)
+
+
+def compact_score(model: keras.Model, test: Dataset, *, max_parameters: int,
+                  bar: float) -> dict[str, float | bool]:
+    """The open-ended task's score on ``test``: accuracy, ROC-AUC, parameters, and whether it
+    passes (accuracy at least ``bar`` with at most ``max_parameters`` parameters; a model over
+    the limit raises, see :func:`compact_parameters`).
+
+    Used in 03 §10 (the open-ended task) and by its hidden test."""
+    if not 0 < bar < 1:
+        raise ValueError(f"bar is an accuracy in (0, 1), got {bar}.")
+    if len(test.labels) == 0:
+        raise ValueError("The test data holds no images: score on a split with both classes.")
+    size = int(test.images.shape[1])
+    n = compact_parameters(model, size, max_parameters)
+    row = evaluate(model, test)
+    accuracy = float(row["accuracy"])
+    return {"accuracy": round(accuracy, 4), "roc_auc": round(float(row["roc_auc"]), 4),
+            "parameters": n, "max_parameters": max_parameters, "bar": bar,
+            "passed": accuracy >= bar}

@@ -19,6 +19,8 @@ by :func:`dflearn.training.fit` with the project's recipe (:data:`PROJECT_RECIPE
   :func:`project_table` (our accuracies beside the project's 5-class ones, as context only) and
   :func:`findings` (the project's claims about its own models, judged among ours with
   :mod:`dflearn.study`'s rule).
+* The open-ended task of 06 §8: :func:`combiner_margin` scores a student's combiner (validation
+  predictions and labels in, P(REAL) of new images out) against the best single model.
 """
 
 from __future__ import annotations
@@ -684,3 +686,67 @@ def findings(table: pd.DataFrame, n: int, augmentation: pd.DataFrame | None = No
             kept, *plateau[kept], unstable, *plateau[unstable],
             finding=f"ThreeCNN: plateau {KEPT_PLATEAU} beats {UNSTABLE_PLATEAU}"))
     return study.findings_table(verdicts)
+
+
+# --------------------------------------------------------------------------- the open-ended task
+
+Combine = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def _binary_labels(labels: np.ndarray, n: int, what: str) -> np.ndarray:
+    """``labels`` as an int array of 0/1, one per image of the ``n`` rows of ``what``."""
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise EnsembleError(f"{what} has {n} images but its labels have shape {labels.shape}; "
+                            f"pass one label (0 FAKE, 1 REAL) per row.")
+    if not np.isin(labels, (0, 1)).all():
+        raise EnsembleError(f"The labels of {what} must be 0 (FAKE) or 1 (REAL).")
+    return labels.astype(int)
+
+
+def combiner_margin(combine: Combine, p_fit: pd.DataFrame | np.ndarray, labels_fit: np.ndarray,
+                    p_eval: pd.DataFrame | np.ndarray, labels_eval: np.ndarray
+                    ) -> dict[str, Any]:
+    """Score a combiner against the best single model, in accuracy points.
+
+    ``combine(p_fit, labels_fit, p_eval)`` gets the base models' P(REAL) (images x models, as
+    float arrays) and labels of the images it may learn from (the validation set), and the
+    P(REAL) of the images to score, without their labels; it returns one P(REAL) per row of
+    ``p_eval`` (REAL when >= 0.5). Returns its accuracy on ``labels_eval``, the accuracy of the
+    best single model on those same images (its column name; its index for an array), of the
+    plain average, and the margin over the best single model in percentage points. Raises
+    :class:`EnsembleError` for malformed inputs and when ``combine`` does not return one
+    probability per image.
+    Used in 06 §8 (the open-ended task) and by its hidden test.
+    """
+    fit, new = _as_matrix(p_fit), _as_matrix(p_eval)
+    if fit.shape[1] != new.shape[1]:
+        raise EnsembleError(f"p_fit has {fit.shape[1]} models (columns) but p_eval has "
+                            f"{new.shape[1]}; give both the same models in the same order.")
+    labels_fit = _binary_labels(labels_fit, len(fit), "p_fit")
+    labels_eval = _binary_labels(labels_eval, len(new), "p_eval")
+    out = combine(fit.copy(), labels_fit.copy(), new.copy())
+    try:
+        mine = np.asarray(out, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise EnsembleError(f"my_combiner must return an array of probabilities; it returned "
+                            f"{type(out).__name__} ({error}).") from None
+    if mine.shape != (len(new),):
+        raise EnsembleError(f"my_combiner must return one P(REAL) per image of p_eval, shape "
+                            f"({len(new)},); it returned shape {mine.shape}.")
+    if not np.isfinite(mine).all() or np.any((mine < 0) | (mine > 1)):
+        raise EnsembleError("my_combiner returned values outside [0, 1] (or NaN); return "
+                            "probabilities of REAL.")
+
+    def accuracy(p: np.ndarray) -> float:
+        return float(np.mean((p >= 0.5).astype(int) == labels_eval))
+
+    names = (list(p_eval.columns) if isinstance(p_eval, pd.DataFrame)
+             else list(range(new.shape[1])))
+    singles = [accuracy(new[:, j]) for j in range(new.shape[1])]
+    best = int(np.argmax(singles))
+    score = accuracy(mine)
+    return {"accuracy": round(score, 4), "best_model": names[best],
+            "best_model_accuracy": round(singles[best], 4),
+            "average_accuracy": round(accuracy(average(new)), 4),
+            "margin_points": round(100 * (score - singles[best]), 2)}

@@ -18,7 +18,9 @@ Lesson module of 09; imports only the core.
   :func:`plot_ablation_gradients`, :func:`table1_comparison` and :func:`ordering_summary`;
 * :func:`discriminator_model` / :func:`discriminator_study`: the project's Table 3 detectors
   (Models 1-6) trained with :func:`dflearn.training.fit`;
-* :func:`load_saved_detectors`: other notebooks' saved detectors, with where they came from.
+* :func:`load_saved_detectors`: other notebooks' saved detectors, with where they came from;
+* :func:`gan_score_auc` / :func:`open_task_auc`: the open-ended task's score, how well a
+  student's one-number-per-image score tells real images from fresh samples of a generator.
 
 Generated images are in [-1, 1] (tanh); :func:`to_uint8` turns them into 0-255 pixels.
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import keras
 import matplotlib.pyplot as plt
@@ -36,10 +38,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from keras import layers, ops
+from sklearn.metrics import roc_auc_score
 
 from dflearn import study
 from dflearn.backbones import IMAGENET, load_backbone
-from dflearn.data import FAKE, Dataset
+from dflearn.data import FAKE, REAL, Dataset
 from dflearn.images import check_images
 from dflearn.layers import BackbonePreprocess
 from dflearn.metrics import evaluate
@@ -811,6 +814,55 @@ def table3_findings(table3: pd.DataFrame) -> pd.DataFrame:
                                   seed_b=table3.at[b, "project_accuracy"], finding=words)
                 for a, b, words in TABLE3_CLAIMS if a in table3.index and b in table3.index]
     return study.findings_table(verdicts)
+
+
+# --------------------------------------------------------------------------- the open task
+
+Score = Callable[[np.ndarray], np.ndarray]
+
+
+def gan_score_auc(score: Score, real_images: np.ndarray, generated_images: np.ndarray,
+                  seed: int = 0) -> float:
+    """ROC-AUC of ``score(images)`` (one number per image, meant to be higher for generated
+    images) with the generated images as the positive class: 1 when every generated image
+    scores above every real one, 0.5 for chance, below 0.5 when the score points the wrong way.
+
+    ``score`` is called once on both sets together, in a seeded random order, so neither the
+    position of an image nor the batch's make-up gives its class away. Raises ``ValueError``
+    naming what is wrong when ``score`` is not callable, a set is not a batch of images, the
+    two sets' image shapes differ, or ``score`` does not return one finite number per image.
+    Used in 09 §8 (the open-ended task).
+    """
+    if not callable(score):
+        raise ValueError(f"score must be a function of a batch of images, got {type(score).__name__}.")
+    real = check_images(real_images, "real_images")
+    generated = check_images(generated_images, "generated_images")
+    if real.shape[1:] != generated.shape[1:]:
+        raise ValueError(f"real and generated images differ in shape: {real.shape[1:]} and "
+                         f"{generated.shape[1:]}; resize one set to the other's size.")
+    images = np.concatenate([real, generated])
+    is_generated = np.repeat([False, True], [len(real), len(generated)])
+    order = np.random.default_rng(seed).permutation(len(images))
+    values = np.asarray(score(images[order]), dtype=np.float64)
+    if values.shape != (len(images),):
+        raise ValueError(f"The score must return one number per image, shape ({len(images)},); "
+                         f"it returned shape {values.shape}.")
+    if not np.isfinite(values).all():
+        raise ValueError("The score returned NaN or infinite values; return finite numbers.")
+    return float(roc_auc_score(is_generated[order], values))
+
+
+def open_task_auc(score: Score, data: Dataset, model: GAN | keras.Model, seed: int) -> float:
+    """:func:`gan_score_auc` of ``score`` between the REAL images of ``data`` and as many fresh
+    samples of ``model`` (a :class:`GAN` or its generator) made from noise drawn with ``seed``.
+    Raises ``ValueError`` when ``data`` holds no REAL image. Used in 09 §8 (its check and the
+    hidden test, which draws noise with a seed the student never sees)."""
+    real = data.images[data.labels == REAL]
+    if len(real) == 0:
+        raise ValueError(f"The data hold no REAL image (counts: {data.counts()}); pass a split "
+                         f"with REAL images.")
+    return gan_score_auc(score, real, generate(model, len(real), seed=seed), seed=seed)
+
 
 # --------------------------------------------------------------------------- saved detectors
 

@@ -13,6 +13,11 @@ shows the arithmetic.
 
 :func:`train_grid` trains every model in one loop, writing each result to a JSON file as it
 goes: a second call resumes where an interrupted one stopped (:func:`run_grid`).
+
+The open-ended task of 05 §7 adds one model of the student's design: :func:`train_candidate`
+trains it exactly like the grid's models (:func:`fit_like_grid`) and :func:`candidate_margin`
+scores it against the grid's best model on the same images (the test split, then the grader's
+hidden split).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from dflearn.models import (BN_MOMENTUM, FINAL_FILTERS, KERNEL, OUTPUT_SIZE, Gri
                             real_probability, stage_filters)
 from dflearn.plots import axis_label, plot_confusion
 from dflearn.splits import Splits
-from dflearn.training import fit
+from dflearn.training import FitResult, fit
 
 CONV_STAGES: tuple[int, ...] = (2, 3, 4)
 DENSE_HEADS: tuple[tuple[int, ...], ...] = ((2,), (512, 2), (512, 512, 2), (1024, 512, 256, 2))
@@ -215,6 +220,16 @@ def test_predictions(model: keras.Model, data: Dataset, batch_size: int = 256) -
     return probability_metrics(data.labels, p_real), (p_real >= 0.5).astype(int)
 
 
+def fit_like_grid(model: keras.Model, splits: Splits, plan: GridPlan) -> FitResult:
+    """Train ``model`` exactly as every grid model is trained: :func:`dflearn.training.fit` with
+    the plan's epochs, batch size and learning rate, no schedule and no early stopping.
+
+    Used in 05 §4 (by :func:`train_spec`) and §7 (by :func:`train_candidate`)."""
+    return fit(model, splits.train, splits.val, epochs=plan.epochs, batch_size=plan.batch_size,
+               learning_rate=plan.learning_rate, schedule=None, patience=0, seed=plan.seed,
+               run_eagerly=plan.run_eagerly)
+
+
 def train_spec(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, keras.Model]:
     """Build, train and measure one grid model: its validation curves and final validation
     scores, the test metrics and the test predictions (for confusion matrices).
@@ -226,9 +241,7 @@ def train_spec(spec: GridSpec, splits: Splits, plan: GridPlan) -> tuple[dict, ke
     keras.utils.set_random_seed(plan.seed)
     model = age_classifier(spec.n_convs, spec.head, width=plan.width, input_size=plan.input_size,
                            output_size=plan.output_size, bn_momentum=plan.bn_momentum)
-    result = fit(model, splits.train, splits.val, epochs=plan.epochs, batch_size=plan.batch_size,
-                 learning_rate=plan.learning_rate, schedule=None, patience=0, seed=plan.seed,
-                 run_eagerly=plan.run_eagerly)
+    result = fit_like_grid(model, splits, plan)
     test, y_pred = test_predictions(model, splits.test, max(plan.batch_size, 256))
     entry = {"name": spec.name, "conv_layers": spec.n_convs, "head": list(spec.head),
              "parameters": int(model.count_params()), "seconds": result.seconds,
@@ -537,3 +550,72 @@ def plot_best_worst(results: Mapping[str, Mapping[str, Any]],
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- open-ended task
+
+
+def check_candidate(model: Any, input_size: int, max_parameters: int | None = None) -> keras.Model:
+    """``model`` if it can join the grid: a Keras model that takes ``(input_size, input_size, 3)``
+    images of 0-255 pixels and ends in a 2-unit softmax or a 1-unit sigmoid, with at most
+    ``max_parameters`` parameters (``None``: any number). Raises :class:`GridError` saying what
+    is wrong and what to do. Used in 05 §7 (the open-ended task)."""
+    if not isinstance(model, keras.Model):
+        raise GridError(f"The candidate must be a keras.Model (build it with keras.Input and "
+                        f"return keras.Model(inputs, outputs)); got {type(model).__name__}.")
+    expected = (input_size, input_size, 3)
+    try:
+        input_shape, output_shape = model.input_shape, model.output_shape
+    except (AttributeError, ValueError):
+        raise GridError(f"The candidate has no input yet: start it with "
+                        f"keras.Input(shape={expected}) (the functional API).") from None
+    shape = tuple(input_shape[1:]) if not isinstance(input_shape, list) else None
+    if shape != expected:
+        raise GridError(f"The candidate must take one input of shape (None, {input_size}, "
+                        f"{input_size}, 3), the 0-255 images of the splits; its input shape is "
+                        f"{input_shape}. Start it with keras.Input(shape={expected}).")
+    units = output_shape[-1] if not isinstance(output_shape, list) else None
+    if units not in (1, 2):
+        raise GridError(f"The candidate must end in a 2-unit softmax (like the grid) or a 1-unit "
+                        f"sigmoid; its output shape is {output_shape}.")
+    parameters = int(model.count_params())
+    if max_parameters is not None and parameters > max_parameters:
+        raise GridError(f"The candidate has {parameters:,} parameters, more than the bar's "
+                        f"{max_parameters:,}: use fewer filters or units, or global pooling "
+                        f"instead of a large dense layer.")
+    return model
+
+
+def train_candidate(build: Callable[[int], keras.Model], splits: Splits, plan: GridPlan,
+                    max_parameters: int | None = None) -> tuple[keras.Model, FitResult]:
+    """Build a model with ``build(plan.input_size)`` (seeded like every grid model), check it
+    with :func:`check_candidate`, and train it exactly as the grid's models were trained
+    (:func:`fit_like_grid`). Used in 05 §7 (the open-ended task)."""
+    keras.utils.set_random_seed(plan.seed)
+    model = check_candidate(build(plan.input_size), plan.input_size, max_parameters)
+    return model, fit_like_grid(model, splits, plan)
+
+
+def accuracy_on(model: keras.Model, data: Dataset) -> float:
+    """Share of ``data``'s images that ``model`` labels correctly (P(REAL) >= 0.5 means REAL).
+
+    Used in 05 §7 (by :func:`candidate_margin`)."""
+    if len(data.labels) == 0:
+        raise GridError("The data set to score on has no images.")
+    p_real = real_probability(model, data.images)
+    return float(np.mean((p_real >= 0.5).astype(int) == np.asarray(data.labels).astype(int)))
+
+
+def candidate_margin(model: keras.Model, reference: keras.Model, data: Dataset,
+                     max_parameters: int | None = None) -> dict[str, float]:
+    """The open-ended task's score: the candidate's accuracy on ``data``, the ``reference``'s
+    (the grid's best model) on the same images, and the margin in percentage points. The
+    candidate is checked first (:func:`check_candidate`, at the size of ``data``'s images).
+
+    Used in 05 §7 (the open-ended task) and by its hidden test."""
+    check_candidate(model, int(data.images.shape[1]), max_parameters)
+    mine, theirs = accuracy_on(model, data), accuracy_on(reference, data)
+    return {"accuracy": round(mine, 4), "reference_accuracy": round(theirs, 4),
+            "margin_points": round(100 * (mine - theirs), 2),
+            "parameters": int(model.count_params()),
+            "reference_parameters": int(reference.count_params())}

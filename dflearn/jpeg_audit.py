@@ -1,10 +1,12 @@
 """The compression-shortcut lab: how each class of a data set was stored (format, JPEG
 quantisation tables read with Pillow, chroma subsampling, metadata, file names), a shortcut
-created on purpose, and a checklist for auditing a data set against such shortcuts.
+created on purpose with a detector that sees it (logistic regression on block-DCT
+statistics), and a checklist for auditing a data set against such shortcuts.
 
-Lesson module of notebook 10 (§5); imports only the core. Background: DIRE's near-perfect
-detection came from real JPEGs against fake PNGs, and GenImage has the same bias (Grommelt et
-al., 2024, "Fake or JPEG? Revealing Common Biases in Generated Image Detection Datasets").
+Lesson module of notebook 10 (§6); imports the core and its own group (``cross_generator``).
+Background: DIRE's near-perfect detection came from real JPEGs against fake PNGs, and
+GenImage has the same bias (Grommelt et al., 2024, "Fake or JPEG? Revealing Common Biases
+in Generated Image Detection Datasets").
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
+from scipy.fft import dctn
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from dflearn.cross_generator import cross_table
 from dflearn.data import CLASS_NAMES, FAKE, REAL, Dataset, DatasetError, list_images
-from dflearn.images import jpeg
+from dflearn.images import check_images, jpeg
 from dflearn.splits import Splits
 
 # The IJG (libjpeg) standard luminance table at quality 50, in natural (row-major) order, as
@@ -41,6 +49,11 @@ CHECKS = {
     "name pattern": "rename files to plain running numbers",
 }
 DIGITS = re.compile(r"\d+")
+# JFIF's RGB -> YCbCr matrix (the conversion a JPEG encoder applies before its block DCT).
+YCBCR = np.array([[0.299, 0.587, 0.114],
+                  [-0.168736, -0.331264, 0.5],
+                  [0.5, -0.418688, -0.081312]])
+JPEG_BLOCK = 8
 
 
 def ijg_table(quality: int) -> np.ndarray:
@@ -196,3 +209,99 @@ def shortcut_tests(test: Dataset, label: int = REAL, quality: int = 75) -> dict[
             "shortcut removed (both classes re-encoded)": Dataset(jpeg(test.images, quality),
                                                                   test.labels, test.paths),
             "shortcut reversed (other class re-encoded)": with_shortcut(test, other, quality)}
+
+
+# --------------------------------------------------------------------------- a detector that sees it
+
+
+def block_dct_features(images: np.ndarray, block: int = JPEG_BLOCK) -> np.ndarray:
+    """What a JPEG encoder sees, summarised per image: each picture converted to YCbCr and cut
+    into ``block x block`` blocks on JPEG's grid, each block's 2-D DCT, and the mean
+    ``log(1 + |coefficient|)`` of every channel and frequency over the blocks, shape
+    ``(N, 3 * block * block)``.
+
+    A JPEG quality sets how coarsely each frequency is kept (its quantisation step), so
+    re-encoding at a low quality empties the middle and high frequencies: these features show
+    it plainly, whatever the picture. Used in 10 §6 (the compression-shortcut lab).
+    """
+    images = check_images(images)
+    n, height, width, _ = images.shape
+    if height % block or width % block:
+        raise ValueError(f"block_dct_features needs sizes divisible by {block} (JPEG's block), "
+                         f"got {height}x{width}; resize the images first.")
+    ycbcr = images.astype(np.float32) @ YCBCR.T.astype(np.float32)
+    ycbcr[..., 0] -= 128  # the level shift of JPEG's luma; chroma is already centred on 0
+    blocks = ycbcr.reshape(n, height // block, block, width // block, block, 3)
+    coefficients = dctn(blocks, axes=(2, 4), norm="ortho")  # (N, by, u, bx, v, C)
+    means = np.log1p(np.abs(coefficients)).mean(axis=(1, 3))  # (N, u, v, C)
+    return means.transpose(0, 3, 1, 2).reshape(n, -1)
+
+
+def fit_block_dct_detector(train: Dataset, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A compression-sensitive detector: standardised logistic regression on
+    :func:`block_dct_features`, fitted on ``train``; returns ``images -> P(REAL)``.
+
+    It stands for the detectors that read high-frequency traces (most forensic ones do): it
+    fits in a second and learns a planted storage difference completely. Used in 10 §6.
+    """
+    if len(np.unique(train.labels)) < 2:
+        raise ValueError("fit_block_dct_detector needs REAL and FAKE images in its training "
+                         f"set; it has only {CLASS_NAMES[int(train.labels[0])]}.")
+    detector = make_pipeline(StandardScaler(),
+                             LogisticRegression(max_iter=2000, random_state=seed))
+    detector.fit(block_dct_features(train.images), train.labels)
+    column = list(detector.classes_).index(REAL)
+    return lambda images: detector.predict_proba(block_dct_features(images))[:, column]
+
+
+def shortcut_table(scorers: Mapping[tuple[str, str], Callable[[np.ndarray], np.ndarray]],
+                   conditions: Mapping[str, Dataset]) -> pd.DataFrame:
+    """The shortcut lab's table: one row per detector x training condition x test condition
+    (:func:`shortcut_tests`), with images, accuracy, ROC-AUC and each class's recall.
+
+    ``scorers`` maps ``(detector, trained on)`` to ``images -> P(REAL)``. Used in 10 §6."""
+    table = cross_table(scorers, conditions).drop(columns="in-domain")
+    table.index.names = ["detector", "trained on", "test images"]
+    return table
+
+
+def plot_shortcut(table: pd.DataFrame, title: str = "The planted shortcut") -> plt.Figure:
+    """Grouped bars of :func:`shortcut_table`'s accuracy: one group per test condition, one bar
+    per detector and training condition, with chance marked."""
+    accuracy = table["accuracy"].unstack("test images")
+    conditions = list(dict.fromkeys(table.index.get_level_values("test images")))
+    accuracy = accuracy[conditions]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    x = np.arange(len(conditions))
+    bar = 0.8 / len(accuracy)
+    for i, ((detector, trained_on), row) in enumerate(accuracy.iterrows()):
+        ax.bar(x + (i - (len(accuracy) - 1) / 2) * bar, row.to_numpy(), bar,
+               label=f"{detector}, trained {trained_on}")
+    ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(x, [c.split(" (")[0] for c in conditions], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("test images")
+    ax.set_ylabel("accuracy (fraction)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_block_dct(groups: Mapping[str, np.ndarray],
+                   title: str = "Mean luma block-DCT magnitude") -> plt.Figure:
+    """One 8x8 map per group of images: the luma part of :func:`block_dct_features` averaged
+    over the group, on one colour scale (low frequencies top left)."""
+    maps = {name: block_dct_features(images)[:, :JPEG_BLOCK ** 2].mean(axis=0)
+            .reshape(JPEG_BLOCK, JPEG_BLOCK) for name, images in groups.items()}
+    top = max(float(m.max()) for m in maps.values())
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.3 * len(maps), 3.4), squeeze=False)
+    for ax, (name, values) in zip(axes[0], maps.items()):
+        shown = ax.imshow(values, cmap="viridis", vmin=0, vmax=top)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("horizontal frequency (0-7)")
+        ax.set_ylabel("vertical frequency (0-7)")
+    fig.colorbar(shown, ax=axes[0].tolist(), fraction=0.03,
+                 label="mean log(1 + |DCT coefficient|), grey levels")
+    fig.suptitle(title, fontsize=10)
+    return fig

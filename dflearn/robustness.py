@@ -15,7 +15,9 @@ Lesson module of 08; imports only the core (the second dataset comes from
   model (08 §3); :class:`dflearn.layers.BlurJpeg` is Wang et al. (2020)'s Blur+JPEG training
   augmentation (08 §4);
 * :func:`leakage_table` compares accuracy with and without test images that also sit in
-  training, :func:`inject_leak` makes a leaky test set (08 §5).
+  training, :func:`inject_leak` makes a leaky test set (08 §5);
+* :func:`recompression_auc` scores the open-ended task, a statistic that flags JPEG
+  re-compressed images (08 §7).
 
 Images are ``uint8`` batches ``(N, H, W, 3)`` of 0-255 pixels, labels ``FAKE = 0``, ``REAL = 1``.
 """
@@ -30,6 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from sklearn.metrics import roc_auc_score
 
 from dflearn import study
 from dflearn.data import Dataset, concat
@@ -263,3 +266,34 @@ def inject_leak(test: Dataset, train: Dataset, n: int, seed: int = 0) -> Dataset
     keep = np.setdiff1d(np.arange(len(test.labels)), replaced)
     leaked = train.subset(rng.choice(len(train.labels), size=n, replace=False))
     return concat([test.subset(keep), leaked])
+
+
+# --------------------------------------------------------------------------- open-ended task
+
+
+def recompression_auc(statistic: Callable[[np.ndarray], np.ndarray], ds: Dataset,
+                      quality: int) -> float:
+    """08's open-task score: how well ``statistic`` (a batch of uint8 images in, one number per
+    image out) tells ``ds``'s images from the same images re-encoded as JPEG of ``quality``, as a
+    ROC-AUC that ignores the direction (0.5: no better than chance, 1: perfect). A deployed
+    detector can use such a statistic to flag inputs unlike its training images. Raises
+    ``ValueError`` naming the shape or values ``statistic`` returned when they are not one finite
+    number per image. Used in 08 §7."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be between 1 and 100, got {quality!r}.")
+    images = check_images(ds.images)
+    name = getattr(statistic, "__name__", "statistic")
+    scores = []
+    for batch in (images, jpeg(images, quality)):
+        out = statistic(batch.copy())
+        values = np.asarray(out, dtype=float) if out is not None else None
+        if values is None or values.shape != (len(batch),):
+            found = "None" if values is None else f"shape {values.shape}"
+            raise ValueError(f"{name} must return one number per image, shape ({len(batch)},); it "
+                             f"returned {found}.")
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} returned NaN or infinite values: return finite numbers.")
+        scores.append(values)
+    truth = np.repeat([0, 1], len(images))  # 1: re-compressed
+    auc = float(roc_auc_score(truth, np.concatenate(scores)))
+    return max(auc, 1.0 - auc)

@@ -28,6 +28,8 @@ Beyond the maps: :func:`pick_examples` and :func:`plot_examples` draw the study'
 measures how much saliency falls in the image centre, and :func:`centre_verdicts` /
 :func:`focus_order_verdict` turn it into verdicts on the study's claims (``07/findings``);
 :func:`sanity_check` repeats Adebayo et al.'s (2018) model-randomisation test.
+:func:`method_disagreement` measures how far Grad-CAM and integrated gradients disagree on each
+image, and :func:`disagreement_task` scores 07 §7's open-ended task with it.
 """
 
 from __future__ import annotations
@@ -899,3 +901,94 @@ def sanity_verdict(spearman: float, passes: float = 0.3, fails: float = 0.7) -> 
     if spearman > fails:
         return "FAILS: the maps barely depend on the weights"
     return "partly: the maps keep structure the learned weights do not explain"
+
+
+# --------------------------------------------------------------------------- the open-ended task
+
+#: The two methods whose disagreement 07 §7's open task looks for: coarse and class-specific
+#: against fine and tied to the pixels.
+DISAGREEMENT_METHODS: tuple[str, str] = ("grad_cam", "integrated_gradients")
+#: The common resolution of :func:`method_disagreement`: the Personal CNN's Grad-CAM layer is
+#: 8x8 on 32x32 images, so neither map is compared at a detail the other does not have.
+DISAGREEMENT_GRID = 8
+
+
+def pool_maps(maps: np.ndarray, grid: int = DISAGREEMENT_GRID) -> np.ndarray:
+    """Each (H, W) map summed over ``grid`` x ``grid`` equal blocks, shape (N, grid, grid): a
+    common, coarse resolution for methods whose maps differ in detail. ``H`` and ``W`` must be
+    multiples of ``grid``. Used by :func:`method_disagreement` (07 §7)."""
+    maps = np.asarray(maps, dtype="float64")
+    if maps.ndim != 3:
+        raise SaliencyError(f"Expected maps of shape (N, H, W), got {maps.shape}.")
+    n, height, width = maps.shape
+    if not isinstance(grid, (int, np.integer)) or grid < 1 or height % grid or width % grid:
+        raise SaliencyError(f"grid must be a positive whole divisor of the maps' {height}x{width} "
+                            f"pixels, got {grid!r}; try {DISAGREEMENT_GRID} for 32x32 maps.")
+    return maps.reshape(n, grid, height // grid, grid, width // grid).sum(axis=(2, 4))
+
+
+def method_disagreement(model: keras.Model | Explainer, images: np.ndarray,
+                        methods: tuple[str, str] = DISAGREEMENT_METHODS,
+                        grid: int = DISAGREEMENT_GRID,
+                        options: Mapping[str, Mapping] | None = None) -> np.ndarray:
+    """How much two saliency methods disagree on each image: ``1 - Spearman`` rank correlation
+    of their maps, both pooled to ``grid`` x ``grid`` cells (:func:`pool_maps`), each image
+    explained for the class the model predicts. 0: the same ranking of the cells, 1: unrelated,
+    2: reversed; NaN where a pooled map is flat (say, an all-zero Grad-CAM), which has no
+    ranking to compare. Used in 07 §7 (the open task's reference measure)."""
+    if len(methods) != 2 or any(m not in METHODS for m in methods):
+        raise SaliencyError(f"methods must be two of {METHODS}, got {methods!r}.")
+    ex = explainer(model)
+    x = ex.prepare(images).numpy()
+    targets = ex.targets(x)
+    first, second = (pool_maps(ex.saliency(m, x, targets, **dict((options or {}).get(m, {}))),
+                               grid) for m in methods)
+    return 1.0 - rank_correlation(first, second)
+
+
+def _chosen_index(value: object, n: int, name: str) -> int:
+    """``value`` as an image index in ``range(n)``, or a :class:`SaliencyError` saying what to
+    return instead."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise SaliencyError(f"{name} must return one image index (an int), got "
+                            f"{type(value).__name__} {value!r}; e.g. return int(np.argmax(scores)).")
+    if not 0 <= value < n:
+        raise SaliencyError(f"{name} returned index {int(value)}, but there are {n} images: "
+                            f"return an index from 0 to {n - 1}.")
+    return int(value)
+
+
+def disagreement_task(find: Callable[[keras.Model, np.ndarray], int],
+                      model: keras.Model | Explainer, images: np.ndarray,
+                      grid: int = DISAGREEMENT_GRID,
+                      options: Mapping[str, Mapping] | None = None) -> dict[str, float]:
+    """Score 07 §7's open task: ``find(model, images)`` names the image (an index) on which
+    Grad-CAM and integrated gradients disagree most; :func:`method_disagreement` measures every
+    image and the result says where the chosen one ranks.
+
+    Returns ``index``, ``disagreement`` (the chosen image's, NaN when one of its maps is flat),
+    ``share_beaten`` (the share of the other images with a measurable disagreement that the
+    chosen one exceeds, ties counting half; 0 for a flat map), ``median`` and ``largest`` over
+    all images, and ``n`` (images with a measurable disagreement). ``find`` gets a copy of the
+    images. Used in 07 §7 (the check cell and the grader's hidden test).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or len(images) < 2:
+        raise SaliencyError(f"The open task needs at least two images of shape (N, H, W, 3), got "
+                            f"{images.shape}.")
+    name = getattr(find, "__name__", "the function")
+    index = _chosen_index(find(model, images.copy()), len(images), name)
+    values = method_disagreement(model, images, grid=grid, options=options)
+    chosen = float(values[index])
+    others = np.delete(values, index)
+    others = others[np.isfinite(others)]
+    if len(others) == 0:
+        raise SaliencyError("No other image has both maps non-flat, so nothing to rank the "
+                            "chosen image against; use more images or a trained model.")
+    share = (float(np.mean(others < chosen) + 0.5 * np.mean(others == chosen))
+             if np.isfinite(chosen) else 0.0)
+    return {"index": index, "disagreement": chosen, "share_beaten": share,
+            "median": float(np.nanmedian(values)), "largest": float(np.nanmax(values)),
+            "n": int(np.isfinite(values).sum())}

@@ -11,6 +11,11 @@ transfer-learning guide:
 2. **fine-tuned**: the base is unfrozen from the study's unfreeze point and the whole model is
    trained again with a low learning rate (:func:`dflearn.training.unfreeze_from`); other
    readings of the study's words are fine-tuned from the same frozen state, beside it.
+
+Offline there are no ImageNet weights, so notebook 03's Personal CNN also serves as a fourth
+backbone (:func:`personal_backbone`), and :func:`chance_table` says which models beat chance.
+The open-ended task of 04 §7 (a transfer strategy for that backbone, starting from
+:func:`starting_copy`) is scored by :func:`transfer_accuracy`.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
+import numpy as np
 import pandas as pd
 
 from dflearn import study
 from dflearn.backbones import BACKBONES, RANDOM_INIT, TransferModel
 from dflearn.data import Dataset
+from dflearn.layers import TransferNet
 from dflearn.metrics import STUDY_COLUMNS, evaluate, faces_project_metrics, fig1_side_by_side
-from dflearn.models import PERSONAL_UNFREEZE_LAYER, real_probability
+from dflearn.models import PERSONAL_UNFREEZE_LAYER, classifier_head, real_probability
 from dflearn.splits import Splits
-from dflearn.training import FitResult, describe_unfrozen, fit, unfreeze_index
+from dflearn.training import FitResult, describe_unfrozen, fit, unfreeze_from, unfreeze_index
 
 
 class TransferError(ValueError):
@@ -194,6 +201,60 @@ def numbered_blocks(model: keras.Model, pattern: str = r"^(conv\d+_block\d+)_") 
 
 
 FROZEN, FINE_TUNED = "frozen", "fine-tuned"
+PERSONAL_BACKBONE = "Personal CNN (03) backbone"
+
+
+@dataclass
+class PersonalBackbone:
+    """Notebook 03's Personal CNN as a backbone (04 §3): a copy of all its layers but its
+    classifier (``base``, frozen, called with ``training=False``) under a new head, trained by
+    :func:`two_phase` like the ``keras.applications`` backbones. Offline it is the only network
+    with trained weights the course has: ``weights`` says where they come from."""
+
+    model: keras.Model
+    base: keras.Model
+    weights: str
+    label: str = PERSONAL_BACKBONE
+    head: str = "study"
+    study_unfreeze: str = "starting at layer 23 of 40"
+
+    def freeze(self) -> None:
+        """Phase 1: freeze the whole base (the head stays trainable)."""
+        self.base.trainable = False
+
+    def unfreeze(self, at: int | str | None = None) -> pd.DataFrame:
+        """Phase 2: unfreeze the base from the study's layer 23 (``b3_conv1``) or from ``at``."""
+        start = PERSONAL_UNFREEZE_LAYER if at is None else at
+        return unfreeze_from(self.base, unfreeze_index(self.base, start))
+
+
+def personal_backbone(personal: keras.Model, weights: str, last: str = "dense_dropout"
+                      ) -> PersonalBackbone:
+    """A :class:`PersonalBackbone` from a copy of ``personal`` (which is never changed): its
+    layers up to ``last`` (its dense layer, the features its own classifier reads), frozen,
+    then the study's head without the pooling the feature vector does not need: dropout 0.2 and
+    a new 2-unit softmax. ``weights`` labels the result, e.g. ``"03_personal_cnn"`` or
+    ``"stand-in"``. Used in 04 §3."""
+    names = [layer.name for layer in personal.layers]
+    if last not in names or PERSONAL_UNFREEZE_LAYER not in names:
+        raise TransferError(f"{personal.name!r} has no layer {last!r} or "
+                            f"{PERSONAL_UNFREEZE_LAYER!r}: pass notebook 03's Personal CNN "
+                            "(dflearn.models.personal_cnn).")
+    copy = starting_copy(personal, personal.get_weights())
+    base = keras.Model(copy.inputs, copy.get_layer(last).output, name="personal_base")
+    base.trainable = False
+    inputs = keras.Input(personal.input_shape[1:], name="image")
+    x = base(inputs, training=False)
+    if len(x.shape) == 4:  # a convolutional block's output: pool it first, as the study's head does
+        x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dropout(0.2, name="head_dropout")(x)
+    model = TransferNet(inputs, classifier_head(x, "softmax"), name="personal_study")
+    return PersonalBackbone(model, base, weights)
+
+
+def _study_words(tm: TransferModel | PersonalBackbone) -> str:
+    """The study's words for where it unfroze ``tm``."""
+    return tm.study_unfreeze if isinstance(tm, PersonalBackbone) else tm.backbone.study_unfreeze
 
 
 def phase_name(reading: str | None = None) -> str:
@@ -216,14 +277,14 @@ class TransferRun:
     n_test: int = 0
 
 
-def _fine_tune(run: TransferRun, tm: TransferModel, splits: Splits, phase: str,
-               at: int | str | None, report: Callable[[str], None] | None,
+def _fine_tune(run: TransferRun, tm: TransferModel | PersonalBackbone, splits: Splits,
+               phase: str, at: int | str | None, report: Callable[[str], None] | None,
                epochs: int, learning_rate: float, options: Mapping[str, Any]) -> pd.DataFrame:
     """Unfreeze ``tm`` from ``at`` (None: the study's point), train, and measure the test split
     into ``run`` under ``phase``; return the unfrozen layers."""
     unfrozen = tm.unfreeze(at)
     if report is not None:
-        where = f'the study\'s "{tm.backbone.study_unfreeze}"' if at is None else f"from {at!r}"
+        where = f'the study\'s "{_study_words(tm)}"' if at is None else f"from {at!r}"
         report(describe_unfrozen(unfrozen, f"{tm.label}, {phase}, {where}"))
     run.fits[phase] = fit(tm.model, splits.train, splits.val, epochs=epochs,
                           learning_rate=learning_rate, **options)
@@ -231,9 +292,9 @@ def _fine_tune(run: TransferRun, tm: TransferModel, splits: Splits, phase: str,
     return unfrozen
 
 
-def two_phase(tm: TransferModel, splits: Splits, *, epochs: int, finetune_epochs: int,
-              learning_rate: float = 1e-3, finetune_learning_rate: float = 1e-5,
-              batch_size: int = 64, others: Mapping[str, int | str] | None = None,
+def two_phase(tm: TransferModel | PersonalBackbone, splits: Splits, *, epochs: int,
+              finetune_epochs: int, learning_rate: float = 1e-3,
+              finetune_learning_rate: float = 1e-5, batch_size: int = 64, others: Mapping[str, int | str] | None = None,
               report: Callable[[str], None] | None = print, **fit_options: Any) -> TransferRun:
     """Train ``tm`` frozen, then fine-tuned from the study's point, measuring the test split
     after each phase (04 §4): ``metrics["frozen"]`` is the frozen model's own, measured before
@@ -370,6 +431,24 @@ def study_findings(runs: Sequence[TransferRun], phase: str = FINE_TUNED) -> list
     return verdicts
 
 
+def chance_table(runs: Sequence[TransferRun], level: float = 0.95) -> pd.DataFrame:
+    """One row per model and phase: the weights, our test accuracy, its ``level`` Wilson
+    interval (:func:`dflearn.study.accuracy_interval`) and whether the whole interval lies
+    above 0.5 (``above chance``). Used in 04 §5 (``04/above_chance``)."""
+    if not runs:
+        raise TransferError("chance_table needs at least one TransferRun.")
+    rows = {}
+    for run in runs:
+        for phase, values in run.metrics.items():
+            low, high = study.accuracy_interval(values["accuracy"], run.n_test, level)
+            rows[(run.label, phase)] = {"weights": run.weights, "accuracy": values["accuracy"],
+                                        "n": run.n_test, "low": low, "high": high,
+                                        "above chance": bool(low > 0.5)}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.names = ["model", "phase"]
+    return table
+
+
 def weights_note(runs: Sequence[TransferRun]) -> str:
     """What the findings mean when some backbones started from random weights ("" when all had
     ImageNet's). Used in 04 §5."""
@@ -415,3 +494,40 @@ def personal_table(before: Mapping[str, float], after: Mapping[str, float],
                              for c in table.columns}
     table.columns.name = "accuracy on"
     return table
+
+
+# --------------------------------------------------------------------------- open-ended task
+
+
+def starting_copy(model: keras.Model, weights: Sequence[Any]) -> keras.Model:
+    """A new copy of ``model`` holding ``weights`` (e.g. ``model.get_weights()`` saved before
+    fine-tuning), every layer trainable again: the open-ended task of 04 §7 starts from 03's
+    Personal CNN as section 3 loaded it, whatever section 6 did to the notebook's own model."""
+    copy = keras.models.clone_model(model)
+    try:
+        copy.set_weights(list(weights))
+    except ValueError as error:
+        raise TransferError(f"The weights do not fit {model.name!r} ({error}); pass that "
+                            "model's own get_weights().") from error
+    for layer in copy.layers:
+        layer.trainable = True
+    return copy
+
+
+def transfer_accuracy(model: Any, test: Dataset, batch_size: int = 64) -> float:
+    """Test accuracy of the model the open-ended task of 04 §7 returns, on ``test`` (the test
+    split, or the grader's hidden one). Raises :class:`TransferError` when ``model`` is not a
+    Keras model with a two-class head (what was returned is named) or ``test`` lacks a class.
+    Used in 04 §7 and by its hidden test."""
+    if not isinstance(model, keras.Model):
+        raise TransferError(f"my_transfer must return the trained keras.Model; it returned "
+                            f"{type(model).__name__}. End it with `return tm.model`.")
+    if model.output_shape[-1] not in (1, 2):
+        raise TransferError(f"The model must end in a two-class head (1 sigmoid or 2 softmax "
+                            f"units); its output shape is {model.output_shape}.")
+    classes = sorted(set(test.labels.tolist()))
+    if len(classes) < 2:
+        raise TransferError(f"The test set needs images of both classes; it has "
+                            f"{len(test.labels)} image(s) of classes {classes}.")
+    predicted = (real_probability(model, test.images, batch_size) >= 0.5).astype(int)
+    return round(float(np.mean(predicted == test.labels)), 4)

@@ -10,6 +10,7 @@ from PIL import Image
 
 from dflearn import jpeg_audit
 from dflearn.data import FAKE, REAL, Dataset, DatasetError
+from dflearn.images import jpeg
 from dflearn.splits import Splits
 
 
@@ -97,3 +98,66 @@ def test_the_shortcut_touches_one_class_only() -> None:
     np.testing.assert_array_equal(reversed_.images[ds.labels == REAL], x[ds.labels == REAL])
     removed = tests["shortcut removed (both classes re-encoded)"]
     assert not np.array_equal(removed.images[ds.labels == FAKE], x[ds.labels == FAKE])
+
+
+def textured(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` 32x32 pictures: smooth colour gradients with fine noise (detail JPEG removes)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, 32)
+    base = rng.uniform(40, 200, (n, 1, 1, 3)) + 40 * ramp[None, :, None, None] * rng.uniform(
+        -1, 1, (n, 1, 1, 3))
+    return np.clip(base + rng.normal(0, 25, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
+
+
+def test_block_dct_features_see_what_jpeg_removes() -> None:
+    x = textured(4)
+    features = jpeg_audit.block_dct_features(x)
+    assert features.shape == (4, 3 * 64)
+    flat = jpeg_audit.block_dct_features(np.full((1, 16, 16, 3), 90, np.uint8))
+    np.testing.assert_allclose(flat.reshape(3, 64)[:, 1:], 0, atol=1e-4)  # no AC energy
+    coarse = jpeg_audit.block_dct_features(jpeg(x, 10))
+    high = [u * 8 + v for u in range(8) for v in range(8) if u + v >= 8]  # luma, high freq.
+    assert (coarse[:, high] < features[:, high]).all()
+    with pytest.raises(ValueError, match="divisible by 8"):
+        jpeg_audit.block_dct_features(np.zeros((1, 12, 16, 3), np.uint8))
+
+
+def test_the_block_dct_detector_learns_the_shortcut_and_collapses_without_it() -> None:
+    n = 40
+    images = textured(2 * n)
+    labels = np.array([REAL, FAKE] * n)
+    ds = Dataset(images, labels, np.array([str(i) for i in range(2 * n)]))
+    train, test = ds.subset(np.arange(n)), ds.subset(np.arange(n, 2 * n))
+    planted = jpeg_audit.with_shortcut(train, REAL, 20)
+    score = jpeg_audit.fit_block_dct_detector(planted, seed=0)
+    tests = jpeg_audit.shortcut_tests(test, REAL, 20)
+    kept = score(tests["shortcut kept (as in training)"].images)
+    assert ((kept >= 0.5) == (test.labels == REAL)).mean() >= 0.95
+    reversed_ = score(tests["shortcut reversed (other class re-encoded)"].images)
+    assert ((reversed_ >= 0.5) == (test.labels == REAL)).mean() <= 0.1
+    with pytest.raises(ValueError, match="REAL and FAKE"):
+        jpeg_audit.fit_block_dct_detector(train.subset(train.labels == REAL))
+
+
+def test_shortcut_table_and_its_plot() -> None:
+    x = textured(8)
+    ds = Dataset(x, np.array([REAL, FAKE] * 4), np.array([str(i) for i in range(8)]))
+    tests = jpeg_audit.shortcut_tests(ds, REAL, 50)
+    scorers = {("always REAL", "as stored"): lambda images: np.ones(len(images)),
+               ("mean brightness", "as stored"): lambda images: images.mean(axis=(1, 2, 3)) / 255}
+    table = jpeg_audit.shortcut_table(scorers, tests)
+    assert table.index.names == ["detector", "trained on", "test images"]
+    assert len(table) == 8 and "in-domain" not in table.columns
+    assert (table.loc["always REAL", "accuracy"] == 0.5).all()
+    fig = jpeg_audit.plot_shortcut(table, title="t")
+    ax = fig.axes[0]
+    assert fig._suptitle.get_text() == "t" and ax.get_ylabel() and len(ax.patches) == 8
+
+
+def test_plot_block_dct_has_one_labelled_map_per_group() -> None:
+    x = textured(3)
+    fig = jpeg_audit.plot_block_dct({"as stored": x, "quality 10": jpeg(x, 10)}, title="maps")
+    maps = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in maps] == ["as stored", "quality 10"]
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in maps)
+    assert fig._suptitle.get_text() == "maps"

@@ -590,3 +590,33 @@ def test_faces_table2_uses_the_faces_projects_definitions():
     assert table.loc["specificity", "ours"] == 0.5 and table.loc["accuracy", "ours"] == 0.6
     assert table["faces project (Table 2)"].tolist() == [0.9026, 0.8732, 0.9315]
     assert (table["n ours"] == 5).all()
+
+
+def test_chance_table_says_which_intervals_lie_above_one_half():
+    runs = [fake_run("ResNet50", 0.5, 0.56, n_test=32),
+            fake_run(transfer.PERSONAL_BACKBONE, 0.9, 0.875, weights="03_personal_cnn", n_test=32)]
+    table = transfer.chance_table(runs)
+    assert table.index.names == ["model", "phase"] and len(table) == 4
+    assert not table["above chance"][("ResNet50", "fine-tuned")]
+    personal = table.loc[(transfer.PERSONAL_BACKBONE, "fine-tuned")]
+    assert personal["above chance"] and personal["weights"] == "03_personal_cnn"
+    assert (personal["low"], personal["high"]) == study.accuracy_interval(0.875, 32)
+    assert personal["low"] > 0.5 > table.loc[("ResNet50", "fine-tuned"), "low"]
+    with pytest.raises(transfer.TransferError, match="at least one"):
+        transfer.chance_table([])
+
+
+def test_personal_backbone_copies_03s_model_and_unfreezes_from_layer_23():
+    personal = personal_cnn(width=0.125)
+    before = [w.copy() for w in personal.get_weights()]
+    tm = transfer.personal_backbone(personal, "stand-in")
+    assert tm.label == transfer.PERSONAL_BACKBONE and tm.weights == "stand-in"
+    assert tm.base.layers[-1].name == "dense_dropout" and not tm.base.trainable
+    assert tm.model.output_shape == (None, 2)
+    unfrozen = tm.unfreeze()
+    assert unfrozen.iloc[0]["layer"] == "b3_conv1"
+    for w in tm.base.trainable_weights:
+        w.assign(w + 1.0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, personal.get_weights()))
+    with pytest.raises(transfer.TransferError, match="has no layer 'dense_dropout'"):
+        transfer.personal_backbone(keras.Sequential([keras.Input((4,)), layers.Dense(2)]), "x")

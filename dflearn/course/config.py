@@ -92,7 +92,13 @@ class CnnSettings(NotebookSettings):
     recipe's (``compare_epochs``; ``None``: the recipe's), the widget's images per class, and the faces
     project's random search (trials, share of the training data, most epochs per trial) and
     Table 2 run (most epochs; early stopping usually ends both first; 0: score the comparison's
-    8-conv model instead), and whether the search skips graph tracing (``search_eager``)."""
+    8-conv model instead), and whether the search skips graph tracing (``search_eager``).
+    ``compare_per_class`` (images per class; ``None``: all) and ``compare_eager`` (no graph
+    tracing) cut the comparison for its architectures other than the recipe's; ``fix_learning_rate``,
+    ``fix_epochs``, ``fix_batch_size``, ``fix_patience`` and ``fix_monitor`` train VGG + BatchNorm (``None``: the
+    recipe's), ``fix_dropout`` is its dense layers' dropout (the builder's 0.5 by default);
+    the open-ended task of §10 trains the student's compact CNN for ``open_task_epochs`` and
+    needs ``open_task_accuracy`` with at most ``open_task_parameters`` parameters."""
 
     recipe: Mapping[str, Any] = field(default_factory=dict)
     compare_budget: float | None = None
@@ -103,6 +109,17 @@ class CnnSettings(NotebookSettings):
     search_epochs: int = 30
     search_eager: bool = False
     faces_epochs: int = 30
+    compare_per_class: int | None = None
+    compare_eager: bool = False
+    fix_learning_rate: float | None = None
+    fix_epochs: int | None = None
+    fix_batch_size: int | None = None
+    fix_patience: int | None = None
+    fix_monitor: str | None = None
+    fix_dropout: float = 0.5
+    open_task_accuracy: float = 0.9
+    open_task_epochs: int = 8
+    open_task_parameters: int = 50_000
 
     def comparison_epochs(self, arch: str) -> int | None:
         """Epochs of ``arch`` in the comparison: the recipe's own architecture trains the whole
@@ -112,8 +129,11 @@ class CnnSettings(NotebookSettings):
 
 @dataclass(frozen=True)
 class TransferSettings(NotebookSettings):
-    """04: both training phases (``finetune_epochs`` of ``None``: ``epochs``) and the second
-    dataset of the Personal CNN."""
+    """04: both training phases (``finetune_epochs`` of ``None``: ``epochs``), the second
+    dataset of the Personal CNN, the phase-1 epochs of notebook 03's Personal CNN as a fourth
+    backbone and their learning rate (``personal_epochs``, ``personal_learning_rate``; ``None``:
+    ``epochs``, ``learning_rate``), and the accuracy the open-ended
+    transfer strategy of §7 must reach on the test split (``open_task_accuracy``)."""
 
     finetune_epochs: int | None = None
     learning_rate: float = 1e-3
@@ -124,20 +144,32 @@ class TransferSettings(NotebookSettings):
     second_per_class: int | None = None
     second_quality: int = 20
     personal_finetune_learning_rate: float = 1e-4
+    open_task_accuracy: float = 0.85
+    personal_epochs: int | None = None
+    personal_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.finetune_epochs is None:
             object.__setattr__(self, "finetune_epochs", self.epochs)
+        if self.personal_epochs is None:
+            object.__setattr__(self, "personal_epochs", self.epochs)
+        if self.personal_learning_rate is None:
+            object.__setattr__(self, "personal_learning_rate", self.learning_rate)
 
 
 @dataclass(frozen=True)
 class GridSettings(NotebookSettings):
-    """05: how every grid model is trained, and whether a progress bar is shown."""
+    """05: how every grid model is trained, whether a progress bar is shown, and the bar of the
+    open-ended model of §7: at most ``open_task_parameters`` parameters and an accuracy at least
+    ``open_task_points`` percentage points above the grid's best model (negative: at most that
+    many below it)."""
 
     learning_rate: float = 1e-3
     bn_momentum: float = 0.9
     run_eagerly: bool = False
     progress: bool = True
+    open_task_parameters: int = 20_000
+    open_task_points: float = -2.0
 
 
 @dataclass(frozen=True)
@@ -147,7 +179,9 @@ class EnsembleSettings(NotebookSettings):
     ``batch_size``), the EnsembleCNN combiner, the plateau experiment's epochs, whether the
     dilated ThreeCNN is trained, the base models' augmentation (``augment``, one of
     ``dflearn.ensembles.AUGMENTATIONS``; the project's is ``"geometric"``), the augmentation
-    experiment's variants and seeds, and the stand-ins' time budget (seconds)."""
+    experiment's variants and seeds, the stand-ins' time budget (seconds), and the bar of the
+    open-ended task of §8: how many accuracy points the student's combiner must gain over the
+    best single model (``open_task_points``)."""
 
     combiner_epochs: int = 60
     hidden: int = 16
@@ -161,12 +195,14 @@ class EnsembleSettings(NotebookSettings):
     run_eagerly: bool = False
     seeds: int = 1
     stand_in_budget: float | None = None
+    open_task_points: float = 0.0
 
 
 @dataclass(frozen=True)
 class SaliencySettings(NotebookSettings):
-    """07: how many images each measurement uses, the methods' sample counts, and the
-    stand-ins (``transfer_stand_in``: ``"resnet50"`` or the quick ``"small"``)."""
+    """07: how many images each measurement uses, the methods' sample counts, the
+    stand-ins (``transfer_stand_in``: ``"resnet50"`` or the quick ``"small"``), and the open
+    task of §7: its images per class and the share of the other images its pick must out-disagree."""
 
     central_images: int = 200
     sanity_images: int = 50
@@ -178,6 +214,8 @@ class SaliencySettings(NotebookSettings):
     run_eagerly: bool = False
     stand_in_budget: float | None = None
     transfer_stand_in: str = "resnet50"
+    open_task_per_class: int = 50
+    open_task_share: float = 0.75
 
     def __post_init__(self) -> None:
         if self.finetune_epochs is None:
@@ -186,13 +224,16 @@ class SaliencySettings(NotebookSettings):
 
 @dataclass(frozen=True)
 class GeneralisationSettings(NotebookSettings):
-    """08: the detectors' recipe, and the sizes of the robustness and second-dataset tests
-    (``None``: all images, every level)."""
+    """08: the detectors' recipe, the sizes of the robustness and second-dataset tests
+    (``None``: all images, every level), and the open-ended task of §7: the JPEG quality of the
+    re-compressed copies and the ROC-AUC the statistic must reach in telling them apart."""
 
     recipe: Mapping[str, Any] = field(default_factory=dict)
     robust_per_class: int | None = None
     robust_levels: int | None = None
     second_per_class: int | None = None
+    open_task_quality: int = 50
+    open_task_auc: float = 0.6
 
 
 @dataclass(frozen=True)
@@ -204,7 +245,8 @@ class GanSettings(NotebookSettings):
     "usual" number; Model 5 gets ``disc_extra_epochs`` more, Model 6 ``disc_resnet_epochs``,
     its ResNet50 sees ``disc_resnet_size`` pixels; seconds per model in ``disc_time_budget``;
     ``run_eagerly`` trains Table 3's models without graph tracing, quicker for one tiny
-    epoch; ``disc_per_class`` training images per class for them, ``None``: all)."""
+    epoch; ``disc_per_class`` training images per class for them, ``None``: all). ``open_task_auc``: the
+    ROC-AUC the open-ended score of §8 must reach (real images against fresh DCGAN samples)."""
 
     latent_dim: int = 64
     gan_steps: int = 5000
@@ -224,6 +266,7 @@ class GanSettings(NotebookSettings):
     disc_time_budget: float | None = None
     run_eagerly: bool = False
     disc_per_class: int | None = None
+    open_task_auc: float = 0.95
 
     def __post_init__(self) -> None:
         if self.wgan_steps is None:
@@ -338,7 +381,7 @@ def notebook_id(notebook: str) -> str:
 # owns its own entry here.
 _CI = Profile(
     name="ci",
-    description="tiny, for tests: each notebook well under 90 s on 2 CPU cores",
+    description="tiny, for tests: each notebook within about 90 s on 2 CPU cores",
     data="embedded",
     split="official",
     defaults=NotebookSettings(
@@ -357,30 +400,38 @@ _CI = Profile(
                "epochs": 6, "batch_size": 32,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "none",
                           "patience": 0, "schedule": None},
-               "compare_budget": None, "compare_epochs": 2, "widget_per_class": 50,
+               "compare_budget": None, "compare_epochs": 1, "compare_per_class": 32,
+               "compare_eager": True, "fix_learning_rate": 2e-3, "fix_epochs": 4,
+               "fix_batch_size": 16, "fix_patience": 4, "fix_monitor": "val_accuracy",
+               "fix_dropout": 0.2,
+               "widget_per_class": 50,
                "search_trials": 2, "search_fraction": 0.25, "search_epochs": 1,
                "search_eager": True, "faces_epochs": 0,
+               "open_task_accuracy": 0.75, "open_task_epochs": 4,
                "grade": {"03/test_accuracy": 0.8}},
         "04": {"n_train_per_class": 16, "n_test_per_class": 16, "epochs": 1, "batch_size": 32,
-               "finetune_epochs": 1, "run_eagerly": True, "second_per_class": 32},
+               "finetune_epochs": 1, "run_eagerly": True, "second_per_class": 32,
+               "personal_epochs": 10, "personal_learning_rate": 1e-2,
+               "open_task_accuracy": 0.75},
         "05": {"epochs": 2, "n_train_per_class": 200, "width": 0.125, "batch_size": 32,
-               "learning_rate": 3e-3, "run_eagerly": True, "progress": False},
+               "learning_rate": 3e-3, "run_eagerly": True, "progress": False,
+               "open_task_parameters": 1000, "open_task_points": 5.0},
         "06": {"n_train_per_class": 500, "width": 0.1, "batch_size": 32, "epochs": 6,
                "augment": "none",
                "combiner_epochs": 5, "patience_scale": 0.2, "early_stopping": False,
                "plateau_epochs": 2, "dilated": False, "stand_in_budget": 4,
-               "augmentations": ("none", "geometric"),
+               "augmentations": ("none", "geometric"), "open_task_points": 2.0,
                "grade": {"06/ensemble_accuracy": 0.6}},
         "07": {"n_train_per_class": 300, "width": 0.125, "batch_size": 32, "epochs": 3,
                "transfer_stand_in": "small", "central_images": 32, "sanity_images": 16,
                "smoothgrad_samples": 4, "ig_steps": 8, "second_per_class": 64,
-               "finetune_epochs": 1, "stand_in_budget": 4,
+               "finetune_epochs": 1, "stand_in_budget": 4, "open_task_per_class": 12,
                "grade": {"07/personal_accuracy": 0.6}},
         "08": {"n_train_per_class": 500, "epochs": 6, "width": 0.125, "batch_size": 32,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "none",
                           "patience": 0, "schedule": None},
                "robust_per_class": 50, "robust_levels": 4, "second_per_class": 100,
-               "grade": {"08/baseline_test_accuracy": 0.8}},
+               "open_task_auc": 0.85, "grade": {"08/baseline_test_accuracy": 0.8}},
         "09": {"gan_steps": 24, "gan_epochs": 2, "gan_width": 0.125, "gan_batch": 16,
                "wgan_steps": 24, "critic_steps": 1, "n_generated": 200,
                "fid_images": 0, "detector_epochs": 3, "epochs": 1,
@@ -428,6 +479,7 @@ _CPU = Profile(
                           "time_budget": 840},
                "compare_budget": 150, "widget_per_class": 500,
                "search_trials": 5, "search_epochs": 10, "faces_epochs": 12,
+               "open_task_accuracy": 0.88, "open_task_epochs": 3,
                "grade": {"03/test_accuracy": 0.9}},
         "04": {"image_size": 64, "n_train_per_class": 2000, "epochs": 4,
                "finetune_epochs": 3, "patience": 2, "time_budget": 150,
