@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from sklearn.metrics import roc_auc_score
 
 from dflearn import study
 from dflearn.data import CLASS_NAMES, FAKE, REAL, Dataset
 from dflearn.features import CHANNELS, UNKNOWN, bin_edges, content_classes
+from dflearn.metrics import either_way_auc, image_scores
 from dflearn.plots import CLASS_COLOURS, INTENSITY, image_grid
 from dflearn.stats import compare_classes, effect_label
 
@@ -362,11 +362,5 @@ def statistic_auc(statistic: Callable[[np.ndarray], np.ndarray], ds: Dataset) ->
     """How well ``statistic(images)`` (one number per image) separates REAL from FAKE in ``ds``:
     its ROC-AUC in whichever direction is better (0.5: useless, 1: perfect). Raises
     ``ValueError`` when it does not return one finite number per image. Used in 01 §8."""
-    values = np.asarray(statistic(ds.images), dtype=np.float64)
-    if values.shape != (len(ds.labels),):
-        raise ValueError(f"my_statistic must return one number per image, shape ({len(ds.labels)},); "
-                         f"it returned shape {values.shape}.")
-    if not np.isfinite(values).all():
-        raise ValueError("my_statistic returned NaN or infinite values; return finite numbers.")
-    auc = float(roc_auc_score(ds.labels == REAL, values))
-    return max(auc, 1.0 - auc)
+    values = image_scores(statistic(ds.images), len(ds.labels), "my_statistic")
+    return either_way_auc(ds.labels == REAL, values)

@@ -45,7 +45,7 @@ from dflearn.backbones import IMAGENET, load_backbone
 from dflearn.data import FAKE, REAL, Dataset
 from dflearn.images import check_images
 from dflearn.layers import BackbonePreprocess
-from dflearn.metrics import evaluate
+from dflearn.metrics import evaluate, image_scores
 from dflearn.models import build_optimizer, classifier_head, image_input, scaled
 from dflearn.plots import image_grid
 from dflearn.splits import balanced_subset
@@ -843,12 +843,7 @@ def gan_score_auc(score: Score, real_images: np.ndarray, generated_images: np.nd
     images = np.concatenate([real, generated])
     is_generated = np.repeat([False, True], [len(real), len(generated)])
     order = np.random.default_rng(seed).permutation(len(images))
-    values = np.asarray(score(images[order]), dtype=np.float64)
-    if values.shape != (len(images),):
-        raise ValueError(f"The score must return one number per image, shape ({len(images)},); "
-                         f"it returned shape {values.shape}.")
-    if not np.isfinite(values).all():
-        raise ValueError("The score returned NaN or infinite values; return finite numbers.")
+    values = image_scores(score(images[order]), len(images), "The score")
     return float(roc_auc_score(is_generated[order], values))
 
 

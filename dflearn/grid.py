@@ -34,7 +34,7 @@ import pandas as pd
 
 from dflearn import study
 from dflearn.data import Dataset
-from dflearn.metrics import probability_metrics
+from dflearn.metrics import evaluate, probability_metrics
 from dflearn.models import (BN_MOMENTUM, FINAL_FILTERS, KERNEL, OUTPUT_SIZE, GridSpec,
                             ModelConfigError, age_classifier, check_dense_head, pooling_plan,
                             real_probability, stage_filters)
@@ -602,8 +602,7 @@ def accuracy_on(model: keras.Model, data: Dataset) -> float:
     Used in 05 §7 (by :func:`candidate_margin`)."""
     if len(data.labels) == 0:
         raise GridError("The data set to score on has no images.")
-    p_real = real_probability(model, data.images)
-    return float(np.mean((p_real >= 0.5).astype(int) == np.asarray(data.labels).astype(int)))
+    return float(evaluate(model, data)["accuracy"])
 
 
 def candidate_margin(model: keras.Model, reference: keras.Model, data: Dataset,

@@ -103,6 +103,28 @@ def _images_labels(data: Dataset | tuple[np.ndarray, np.ndarray] | Sequence[np.n
                     f"got {type(data).__name__}.")
 
 
+def image_scores(values: Any, n: int, name: str) -> np.ndarray:
+    """``values``, what a per-image score function (a student's, in the open-ended tasks of 01,
+    08 and 09) returned for ``n`` images, as ``n`` finite float64 numbers. Raises ``ValueError``
+    naming ``name``, the shape expected and what came back."""
+    scores = None if values is None else np.asarray(values, dtype=np.float64)
+    if scores is None or scores.shape != (n,):
+        found = "None" if scores is None else f"shape {scores.shape}"
+        raise ValueError(f"{name} must return one number per image, shape ({n},); it returned "
+                         f"{found}.")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{name} returned NaN or infinite values; return finite numbers.")
+    return scores
+
+
+def either_way_auc(is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC of ``scores`` for the ``is_positive`` images in whichever direction is better:
+    0.5 for a useless score, 1 for one that separates perfectly, high or low. Used by the
+    open-ended tasks of 01 and 08."""
+    auc = float(skm.roc_auc_score(is_positive, scores))
+    return max(auc, 1.0 - auc)
+
+
 def log_loss(y_true: np.ndarray, p_real: np.ndarray, eps: float = 1e-7) -> float:
     """Mean cross-entropy of P(REAL) against 0/1 labels (the same value for a 1-unit sigmoid
     or a 2-unit softmax head); probabilities are clipped to ``[eps, 1 - eps]`` as Keras does."""

@@ -32,13 +32,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-from sklearn.metrics import roc_auc_score
 
 from dflearn import study
 from dflearn.data import Dataset, concat
 from dflearn.duplicates import drop_duplicates
 from dflearn.images import check_images, jpeg, resize_images
-from dflearn.metrics import evaluate_models
+from dflearn.metrics import either_way_auc, evaluate_models, image_scores
 from dflearn.sources import SecondDataset
 
 # --------------------------------------------------------------------------- a second dataset
@@ -283,17 +282,7 @@ def recompression_auc(statistic: Callable[[np.ndarray], np.ndarray], ds: Dataset
         raise ValueError(f"JPEG quality must be between 1 and 100, got {quality!r}.")
     images = check_images(ds.images)
     name = getattr(statistic, "__name__", "statistic")
-    scores = []
-    for batch in (images, jpeg(images, quality)):
-        out = statistic(batch.copy())
-        values = np.asarray(out, dtype=float) if out is not None else None
-        if values is None or values.shape != (len(batch),):
-            found = "None" if values is None else f"shape {values.shape}"
-            raise ValueError(f"{name} must return one number per image, shape ({len(batch)},); it "
-                             f"returned {found}.")
-        if not np.isfinite(values).all():
-            raise ValueError(f"{name} returned NaN or infinite values: return finite numbers.")
-        scores.append(values)
+    scores = [image_scores(statistic(batch.copy()), len(batch), name)
+              for batch in (images, jpeg(images, quality))]
     truth = np.repeat([0, 1], len(images))  # 1: re-compressed
-    auc = float(roc_auc_score(truth, np.concatenate(scores)))
-    return max(auc, 1.0 - auc)
+    return either_way_auc(truth, np.concatenate(scores))

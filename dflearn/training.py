@@ -356,8 +356,9 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     adapt_whitening(model, x_train, seed)
     if compile:
         compile_model(model, learning_rate, weight_decay, run_eagerly=run_eagerly,
-                      label_smoothing=label_smoothing, ema=ema)
-    build_optimizer(getattr(model, "optimizer", None), model.trainable_variables)
+                      label_smoothing=label_smoothing, ema=ema)  # builds the optimizer too
+    else:  # compiled by the caller: build its optimizer before the first trace
+        build_optimizer(getattr(model, "optimizer", None), model.trainable_variables)
     if augment is True:
         augment = augmentation(photometric=photometric, seed=seed)
     train_ds = make_dataset((x_train, y_train), batch_size, shuffle=True, seed=seed,

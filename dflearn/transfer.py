@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
-import numpy as np
 import pandas as pd
 
 from dflearn import study
@@ -529,5 +528,4 @@ def transfer_accuracy(model: Any, test: Dataset, batch_size: int = 64) -> float:
     if len(classes) < 2:
         raise TransferError(f"The test set needs images of both classes; it has "
                             f"{len(test.labels)} image(s) of classes {classes}.")
-    predicted = (real_probability(model, test.images, batch_size) >= 0.5).astype(int)
-    return round(float(np.mean(predicted == test.labels)), 4)
+    return round(float(evaluate(model, test, batch_size)["accuracy"]), 4)
