@@ -34,20 +34,23 @@ def model_path(session: "Session", name: str) -> Path:
 
 def save_model(session: "Session", model: "keras.Model", name: str,
                test_accuracy: float | None = None) -> Path:
-    """Save ``model`` as ``<artifacts>/<name>.keras`` (written to a temporary file first), and
+    """Save ``model`` as ``<artifacts>/<name>.keras`` (through a temporary file unique to this
+    process, so two kernels saving one name at once do not collide), and
     its provenance in ``<name>.json``: the notebook that trained it and, when given, its test
     accuracy, which the hand-over line of :func:`load_or_train` prints."""
     import json
 
+    from dflearn.paths import replacing
+
     path = model_path(session, name)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        model.save(tmp)
     info = {"notebook": getattr(session, "notebook_name", session.notebook),
             "profile": session.profile.name}
     if test_accuracy is not None:
         info["test_accuracy"] = float(test_accuracy)
-    path.with_suffix(".json").write_text(json.dumps(info), encoding="utf-8")
+    with replacing(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(info), encoding="utf-8")
     return path
 
 

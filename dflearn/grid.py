@@ -35,6 +35,7 @@ import pandas as pd
 from dflearn import study
 from dflearn.data import Dataset
 from dflearn.metrics import evaluate, probability_metrics
+from dflearn.paths import replacing
 from dflearn.models import (BN_MOMENTUM, FINAL_FILTERS, KERNEL, OUTPUT_SIZE, GridSpec,
                             ModelConfigError, age_classifier, check_dense_head, pooling_plan,
                             real_probability, stage_filters)
@@ -150,11 +151,9 @@ def write_results(path: str | Path, config: Mapping[str, Any], results: Mapping[
     """Write every result so far (through a temporary file, so a crash never leaves half a file).
 
     Used in 05 §4 (by :func:`run_grid`, after every model)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"version": RESULTS_VERSION, "config": dict(config),
-                               "results": dict(results)}), encoding="utf-8")
-    tmp.replace(path)
+    with replacing(Path(path)) as tmp:
+        tmp.write_text(json.dumps({"version": RESULTS_VERSION, "config": dict(config),
+                                   "results": dict(results)}), encoding="utf-8")
 
 
 def _score(entry: Mapping[str, Any]) -> tuple[float, float]:

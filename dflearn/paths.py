@@ -6,7 +6,10 @@ Core layer, used by every notebook, through the course layer; imports no lesson 
 from __future__ import annotations
 
 import os
+import secrets
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import platformdirs
 
@@ -57,3 +60,20 @@ def artifacts_dir(profile: str) -> Path:
     folder = base / profile
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Write ``path`` atomically: yields a hidden temporary sibling with the same suffix (unique
+    to this process and call, so two kernels saving the same name never collide), which replaces
+    ``path`` once the block succeeds and is removed if it fails.
+
+    ``with replacing(folder / "m.keras") as tmp: model.save(tmp)``
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -145,3 +145,32 @@ def test_the_hand_over_line_names_notebook_date_and_test_accuracy(session: Sessi
     _, how = load_or_train(session, "05_grid_best", lambda: model)
     assert how.startswith("loaded 05_grid_best (trained by 05_age_classifier_grid, ")
     assert how.endswith(", test acc 0.812)")
+
+
+def test_two_writers_of_one_name_at_once_both_succeed(tmp_path: Path) -> None:
+    """CI ran solutions/04 and notebooks/04 on two workers with one artifacts folder: both saved
+    ``04_resnet50`` at once, through one shared temporary name, and one of them crashed."""
+    from dflearn.paths import replacing
+
+    target = tmp_path / "04_resnet50.keras"
+    with replacing(target) as first:
+        first.write_text("first")
+        with replacing(target) as second:
+            assert second != first
+            second.write_text("second")
+        assert target.read_text() == "second"
+    assert target.read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:
+    from dflearn.paths import replacing
+
+    target = tmp_path / "grid.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with replacing(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.json"]

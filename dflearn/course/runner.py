@@ -22,7 +22,7 @@ import pandas as pd
 from dflearn.course.config import PROFILE_ENV, get_profile
 from dflearn.course.notebooks import course_notebooks
 from dflearn.course.results import from_jsonable, read_records, to_jsonable
-from dflearn.paths import ARTIFACTS_ENV, course_root
+from dflearn.paths import ARTIFACTS_ENV, course_root, replacing
 from dflearn.sources import resolve_dataset
 
 STATE_FILE = "run.json"   # the run's settings and every finished notebook, for --resume
@@ -185,9 +185,8 @@ def _save_state(out_dir: Path, settings: dict[str, Any], runs: list[NotebookRun]
     """Write ``run.json`` (through a temporary file): the settings and the finished runs."""
     state = {"settings": settings, "runs": [to_jsonable({**asdict(r), "records": r.records})
                                             for r in runs]}
-    tmp = out_dir / f".{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-    tmp.replace(out_dir / STATE_FILE)
+    with replacing(out_dir / STATE_FILE) as tmp:
+        tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
 
 
 def load_state(run_dir: str | os.PathLike) -> tuple[dict[str, Any], list[NotebookRun]]:
