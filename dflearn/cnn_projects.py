@@ -180,10 +180,12 @@ def faces_fit_options(trial: Mapping[str, float], max_epochs: int, seed: int = 0
 
 def random_search(build: Callable[[float], keras.Model], train: Dataset, val: Dataset, *,
                   n_trials: int, max_epochs: int, fraction: float = 0.1, seed: int = 0,
-                  space: SearchSpace = FACES_SPACE, run_eagerly: bool = False) -> pd.DataFrame:
+                  space: SearchSpace = FACES_SPACE, run_eagerly: bool = False,
+                  time_budget: float | None = None) -> pd.DataFrame:
     """The faces project's random search: ``n_trials`` settings drawn from ``space``, each
     trained with :func:`faces_fit_options` on a stratified ``fraction`` of ``train`` ("10 % of
-    the training data") until early stopping, validated on ``val``. ``build(dropout)`` returns a
+    the training data") until early stopping (or ``time_budget`` seconds per trial), validated
+    on ``val``. ``build(dropout)`` returns a
     fresh model. One row per trial: its setting, epochs run, best epoch, and the validation loss
     and accuracy of the restored (best) weights; the lowest validation loss is marked ``best``.
 
@@ -198,8 +200,8 @@ def random_search(build: Callable[[float], keras.Model], train: Dataset, val: Da
     rows = []
     for i, trial in enumerate(space.sample(n_trials, seed), start=1):
         model = build(trial["dropout"])
-        result = fit(model, subset, val, **faces_fit_options(trial, max_epochs, seed=seed + i,
-                                                             run_eagerly=run_eagerly))
+        result = fit(model, subset, val, time_budget=time_budget,
+                     **faces_fit_options(trial, max_epochs, seed=seed + i, run_eagerly=run_eagerly))
         best = int(np.argmin(result.history["val_loss"]))
         rows.append({"trial": i, **trial, "n_train": len(subset.labels),
                      "epochs_run": result.epochs_run, "best_epoch": best + 1,

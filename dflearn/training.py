@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from dflearn import training_clock
 from dflearn.data import Dataset
 from dflearn.models import build, build_optimizer, compile_model
 
@@ -335,7 +336,9 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
         augment: ``True`` for flip/rotation/zoom (see :func:`augmentation`), or your own layer.
         photometric: with ``augment=True``, also random brightness and contrast.
         class_weight: ``"balanced"``, a ``{label: weight}`` dict, or ``None``.
-        time_budget: stop after this many seconds of training (the epoch in progress ends).
+        time_budget: stop after this many seconds of training (the epoch in progress ends);
+            capped by the notebook's training clock when the profile sets one
+            (:mod:`dflearn.training_clock`).
         schedule_options: the schedule's knobs (see :func:`schedule_callback`), e.g.
             ``{"drop": 0.1, "every": 5}`` for a step schedule or ``{"mode": "max", "patience": 5,
             "factor": 0.5, "monitor": "val_accuracy"}`` for a plateau one.
@@ -367,6 +370,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     if class_weight == "balanced":
         class_weight = balanced_class_weight(y_train)
 
+    time_budget = training_clock.clip(time_budget)  # the notebook's own budget caps every fit
     budget = TimeBudget(time_budget) if time_budget else None
     early = (keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                            restore_best_weights=True) if patience else None)
@@ -379,6 +383,7 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=chosen,
                         class_weight=class_weight, shuffle=False, verbose=verbose)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    training_clock.charge(seconds)
     best_epoch = early.best_epoch + 1 if early is not None and early.best is not None and \
         math.isfinite(early.best) else None
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,

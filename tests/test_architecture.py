@@ -27,7 +27,7 @@ LESSONS: dict[str, set[str]] = {
     "10": {"cross_generator", "frozen_probe", "jpeg_audit"},
 }
 CORE = {"__init__", "paths", "data", "sources", "splits", "duplicates", "images", "features",
-        "stats", "layers", "models", "backbones", "training", "metrics", "calibration",
+        "stats", "layers", "models", "backbones", "training", "training_clock", "metrics", "calibration",
         "predict", "plots", "study", "artifacts", "fallback"}
 LESSON_OF = {module: nb for nb, modules in LESSONS.items() for module in modules}
 

@@ -92,7 +92,9 @@ class CnnSettings(NotebookSettings):
     recipe's (``compare_epochs``; ``None``: the recipe's), the widget's images per class, and the faces
     project's random search (trials, share of the training data, most epochs per trial) and
     Table 2 run (most epochs; early stopping usually ends both first; 0: score the comparison's
-    8-conv model instead), and whether the search skips graph tracing (``search_eager``).
+    8-conv model instead), their time budgets (seconds per search trial, ``search_budget``, and
+    for the Table 2 run, ``faces_budget``; ``None``: none), and whether the search skips graph
+    tracing (``search_eager``).
     ``compare_per_class`` (images per class; ``None``: all) and ``compare_eager`` (no graph
     tracing) cut the comparison for its architectures other than the recipe's; ``fix_learning_rate``,
     ``fix_epochs``, ``fix_batch_size``, ``fix_patience`` and ``fix_monitor`` train VGG + BatchNorm (``None``: the
@@ -108,7 +110,9 @@ class CnnSettings(NotebookSettings):
     search_fraction: float = 0.1
     search_epochs: int = 30
     search_eager: bool = False
+    search_budget: float | None = None
     faces_epochs: int = 30
+    faces_budget: float | None = None
     compare_per_class: int | None = None
     compare_eager: bool = False
     fix_learning_rate: float | None = None
@@ -326,18 +330,29 @@ class Profile:
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     budgets: Mapping[str, float] = field(default_factory=dict)
     default_budget: float = 90.0
+    training_budgets: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for notebook in self.overrides:
             self.for_notebook(notebook)  # raises ProfileError for an unknown knob
-        for notebook in self.budgets:
+        for notebook, seconds in {**self.budgets, **self.training_budgets}.items():
             notebook_id(notebook)  # raises ProfileError for an unknown notebook
+            if not seconds > 0:
+                raise ProfileError(f"Profile {self.name!r}, notebook {notebook}: a budget is a "
+                                   f"number of seconds > 0, got {seconds!r}.")
 
     def budget(self, notebook: str) -> float:
         """The seconds notebook ``notebook`` is expected to take under this profile on 2 CPU
         cores (``budgets``, else ``default_budget``): what ``dflearn run``'s progress bar and
         its ETA are built from."""
         return float(self.budgets.get(notebook_id(notebook), self.default_budget))
+
+    def training_budget(self, notebook: str) -> float | None:
+        """The seconds of training notebook ``notebook`` may spend in all (``None``: no limit):
+        :func:`dflearn.setup` starts :mod:`dflearn.training_clock` with it, and every training
+        helper of the notebook stops within what is left."""
+        seconds = self.training_budgets.get(notebook_id(notebook))
+        return None if seconds is None else float(seconds)
 
     def for_notebook(self, notebook: str) -> NotebookSettings:
         """Settings for notebook ``notebook`` ("03" or "03_cnns"), defaults plus overrides.
@@ -360,6 +375,8 @@ class Profile:
         """One line describing the profile (and the notebook's settings)."""
         settings = self.for_notebook(notebook) if notebook else self.defaults
         where = f" | notebook {notebook_id(notebook)}" if notebook else ""
+        training = self.training_budget(notebook) if notebook else None
+        where += f" | training budget {training:g} s" if training else ""
         return (
             f"dflearn profile '{self.name}' ({self.description}){where} | data={self.data} "
             f"split={self.split} | {settings.describe()}"
@@ -451,15 +468,18 @@ _CI = Profile(
 _CPU = Profile(
     name="cpu",
     description="laptop default, 2+ CPU cores; real CIFAKE when present",
-    # the configured training budgets plus loading and evaluation (issue 16's inventory);
-    # they set the progress bar's ETA, not a limit
-    budgets={"00": 20, "01": 60, "02": 120, "03": 1000, "04": 600, "05": 300, "06": 300,
-             "07": 300, "08": 420, "09": 1200, "10": 300},
+    # seconds per notebook on 2 cores, full CIFAKE: the progress bar's ETA, not a limit
+    budgets={"00": 20, "01": 60, "02": 120, "03": 1400, "04": 360, "05": 240, "06": 300,
+             "07": 120, "08": 240, "09": 480, "10": 200},
+    # seconds of training per notebook, enforced (dflearn.training_clock), so that the whole
+    # course fits an hour on 2 cores with the full CIFAKE; 03 holds issue 17's 840 s recipe
+    training_budgets={"03": 1300, "04": 300, "05": 180, "06": 240, "07": 60, "08": 180,
+                      "09": 420, "10": 150},
     data="auto",
     split="official",
     defaults=NotebookSettings(
         n_train_per_class=5000,
-        n_test_per_class=None,
+        n_test_per_class=2000,  # the sample's test split; full CIFAKE has 10,000 per class
         image_size=32,
         epochs=8,
         batch_size=64,
@@ -477,12 +497,13 @@ _CPU = Profile(
                           "schedule": "cosine", "augment": "shift",
                           "monitor": "val_accuracy", "patience": 48,
                           "time_budget": 840},
-               "compare_budget": 150, "widget_per_class": 500,
-               "search_trials": 5, "search_epochs": 10, "faces_epochs": 12,
+               "compare_budget": 25, "compare_per_class": 1000, "widget_per_class": 500,
+               "search_trials": 5, "search_epochs": 10, "search_budget": 12,
+               "faces_epochs": 12, "faces_budget": 50,
                "open_task_accuracy": 0.88, "open_task_epochs": 3,
                "grade": {"03/test_accuracy": 0.9}},
         "04": {"image_size": 64, "n_train_per_class": 2000, "epochs": 4,
-               "finetune_epochs": 3, "patience": 2, "time_budget": 150,
+               "finetune_epochs": 3, "patience": 2, "time_budget": 35,
                "second_per_class": 1000},
         "05": {"epochs": 4, "n_train_per_class": 2000, "width": 0.25},
         "06": {"width": 0.25, "seeds": 2, "patience_scale": 0.2, "plateau_epochs": 16,
@@ -492,13 +513,13 @@ _CPU = Profile(
                "ig_steps": 16, "stand_in_budget": 300, "second_per_class": 2000},
         "08": {"n_test_per_class": 1000, "epochs": 10, "width": 0.125,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",
-                          "patience": 4, "time_budget": 420},
+                          "patience": 4, "time_budget": 150},
                "robust_per_class": 500, "second_per_class": 1000},
         "09": {"n_test_per_class": 1000,
                "gan_steps": 2000, "gan_epochs": 8, "gan_width": 0.25, "gan_batch": 32,
                "wgan_steps": 600, "critic_steps": 2, "n_generated": 1000,
-               "fid_images": 500, "gan_time_budget": 300,
-               "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 240},
+               "fid_images": 500, "gan_time_budget": 150,
+               "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 60},
         "10": {"n_train_per_class": 2000, "n_test_per_class": 1000, "epochs": 6,
                "width": 0.125,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from dflearn import training_clock
 from dflearn.course.config import NOTEBOOKS, NotebookSettings, Profile, get_profile, notebook_id
 from dflearn.data import CLASS_NAMES, Dataset, DatasetError, list_class_files, load_cifake, load_labelled_folder
 from dflearn.paths import artifacts_dir
@@ -149,5 +150,6 @@ def setup(profile: str | None = None, notebook: str = "00", *, data: str | os.Pa
         random.seed(seed)
         np.random.seed(seed)
     session = Session(chosen, notebook_id(notebook), seed, data or None)
+    training_clock.start(chosen.training_budget(session.notebook))
     print(f"{chosen.summary(session.notebook)} | seed={seed}")
     return session
