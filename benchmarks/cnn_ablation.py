@@ -1,6 +1,6 @@
 """Ablation of the `cpu` profile's notebook-03 recipe: every variant trained under one time budget.
 
-    python benchmarks/cnn_ablation.py --data ../shared/cifake-sample [--budget 120] [--only a,b]
+    python benchmarks/cnn_ablation.py --data ../shared/cifake-sample [--budget 120] [--only a,b] [--csv F]
 
 Each variant is the recipe with one change (see VARIANTS). All train on the same images for the
 same wall-clock budget (the recipe's cosine schedule follows the budget, so each anneals fully),
@@ -23,7 +23,7 @@ import keras
 import pandas as pd
 
 import dflearn
-from dflearn import models, training
+from dflearn import models, training, training_clock
 from dflearn.metrics import evaluate
 from dflearn.splits import balanced_subset, official_split
 
@@ -71,6 +71,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n-train", type=int, help="images per class for training (default: all)")
     p.add_argument("--only", default="", help="comma-separated variant numbers, e.g. 0,2 (0 = baseline)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--csv", help="also write the table here (with the budget, data and sizes)")
     return p.parse_args()
 
 
@@ -110,6 +111,7 @@ def main() -> None:
     """Train every chosen variant and print the table and one JSON line."""
     args = parse_args()
     session = dflearn.setup(args.profile, notebook="03", data=args.data, seed=args.seed)
+    training_clock.start(None)  # each fit keeps its own budget, not notebook 03's clock
     settings = session.settings
     train = balanced_subset(session.load("train"), args.n_train or settings.n_train_per_class,
                             args.seed)
@@ -131,6 +133,10 @@ def main() -> None:
         table["delta_points"] = ((table["test_accuracy"] - table["test_accuracy"].iloc[0])
                                  * 100).round(2)
     print(table.to_string())
+    if args.csv:
+        table.assign(budget_s=args.budget, n_train=len(splits.train.labels),
+                     n_test=len(splits.test.labels), data=os.path.basename(
+                         os.path.normpath(args.data))).to_csv(args.csv)
     print(json.dumps({"budget_s": args.budget, "n_train": len(splits.train.labels),
                       "n_test": len(splits.test.labels), "rows": rows}))
 

@@ -167,11 +167,13 @@ def train_project_model(name: str, splits: Any, *, width: float, input_size: int
                         epochs: int, batch_size: int | None = None, patience_scale: float = 1.0,
                         early_stopping: bool = True, augment: str = "geometric",
                         plateau: tuple[int, float] | None = None,
-                        run_eagerly: bool = False) -> tuple[keras.Model, training.FitResult]:
+                        run_eagerly: bool = False, time_budget: float | None = None
+                        ) -> tuple[keras.Model, training.FitResult]:
     """Build ``name`` (a key of :data:`PROJECT_MODELS`) at ``width`` and train it on
     ``splits.train`` (validating on ``splits.val``) with the project's recipe
     (:func:`project_fit_options`; ``batch_size`` of ``None``: the project's) and augmentation
-    ``augment`` (:func:`project_augmentation`). Used in 06 §2 and §6."""
+    ``augment`` (:func:`project_augmentation`), for at most ``time_budget`` seconds (``None``:
+    no limit but the notebook's). Used in 06 §2 and §6."""
     from dflearn.models import BASE_MODELS
 
     if name not in PROJECT_MODELS:
@@ -184,7 +186,7 @@ def train_project_model(name: str, splits: Any, *, width: float, input_size: int
                                       early_stopping=early_stopping, plateau=plateau)
     result = training.fit(model, splits.train, splits.val,
                           augment=project_augmentation(augment, seed) or False, seed=seed,
-                          run_eagerly=run_eagerly, **fit_options)
+                          run_eagerly=run_eagerly, time_budget=time_budget, **fit_options)
     return model, result
 
 

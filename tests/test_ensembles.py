@@ -117,6 +117,10 @@ def test_train_project_model_uses_the_recipe(images: np.ndarray) -> None:
     assert result.epochs_run == 2 and "val_accuracy" in result.history
     assert result.settings["learning_rate"] == 5e-4 and result.settings["weight_decay"] == 1e-4
     assert result.settings["schedule_options"]["factor"] == 0.5
+    assert result.settings["time_budget"] is None
+    _, timed = E.train_project_model("ThreeCNN", splits, width=0.125, input_size=16, seed=0,
+                                     epochs=2, batch_size=6, time_budget=30)
+    assert timed.settings["time_budget"] == 30  # the profile's fit_budget reaches training.fit
     with pytest.raises(E.EnsembleError, match="Unknown model"):
         E.train_project_model("VGG", splits, width=1, input_size=16, seed=0, epochs=1)
 

@@ -183,7 +183,8 @@ class EnsembleSettings(NotebookSettings):
     ``batch_size``), the EnsembleCNN combiner, the plateau experiment's epochs, whether the
     dilated ThreeCNN is trained, the base models' augmentation (``augment``, one of
     ``dflearn.ensembles.AUGMENTATIONS``; the project's is ``"geometric"``), the augmentation
-    experiment's variants and seeds, the stand-ins' time budget (seconds), and the bar of the
+    experiment's variants and seeds, the time budget of each base-model training
+    (``fit_budget``, seconds; ``None``: none), the stand-ins' time budget (seconds), and the bar of the
     open-ended task of §8: how many accuracy points the student's combiner must gain over the
     best single model (``open_task_points``)."""
 
@@ -198,6 +199,7 @@ class EnsembleSettings(NotebookSettings):
     augment: str = "geometric"
     run_eagerly: bool = False
     seeds: int = 1
+    fit_budget: float | None = None
     stand_in_budget: float | None = None
     open_task_points: float = 0.0
 
@@ -469,12 +471,12 @@ _CPU = Profile(
     name="cpu",
     description="laptop default, 2+ CPU cores; real CIFAKE when present",
     # seconds per notebook on 2 cores, full CIFAKE: the progress bar's ETA, not a limit
-    budgets={"00": 20, "01": 60, "02": 120, "03": 1400, "04": 360, "05": 240, "06": 300,
-             "07": 120, "08": 240, "09": 480, "10": 200},
+    budgets={"00": 15, "01": 20, "02": 40, "03": 1400, "04": 400, "05": 180, "06": 400,
+             "07": 300, "08": 300, "09": 600, "10": 300},
     # seconds of training per notebook, enforced (dflearn.training_clock), so that the whole
     # course fits an hour on 2 cores with the full CIFAKE; 03 holds issue 17's 840 s recipe
-    training_budgets={"03": 1300, "04": 300, "05": 180, "06": 240, "07": 60, "08": 180,
-                      "09": 420, "10": 150},
+    training_budgets={"03": 1300, "04": 240, "05": 240, "06": 360, "07": 120, "08": 240,
+                      "09": 540, "10": 240},
     data="auto",
     split="official",
     defaults=NotebookSettings(
@@ -502,15 +504,16 @@ _CPU = Profile(
                "faces_epochs": 12, "faces_budget": 50,
                "open_task_accuracy": 0.88, "open_task_epochs": 3,
                "grade": {"03/test_accuracy": 0.9}},
-        "04": {"image_size": 64, "n_train_per_class": 2000, "epochs": 4,
-               "finetune_epochs": 3, "patience": 2, "time_budget": 35,
+        "04": {"image_size": 32, "n_train_per_class": 2000, "n_test_per_class": 500,
+               "epochs": 4, "finetune_epochs": 3, "patience": 2, "time_budget": 15,
                "second_per_class": 1000},
         "05": {"epochs": 4, "n_train_per_class": 2000, "width": 0.25},
-        "06": {"width": 0.25, "seeds": 2, "patience_scale": 0.2, "plateau_epochs": 16,
+        "06": {"width": 0.25, "n_train_per_class": 2000, "n_test_per_class": 1000,
+               "seeds": 2, "patience_scale": 0.2, "plateau_epochs": 16, "fit_budget": 25,
                "stand_in_budget": 300},
         "07": {"n_train_per_class": 2000, "n_test_per_class": 500, "epochs": 4, "width": 0.25,
-               "central_images": 200, "sanity_images": 50, "smoothgrad_samples": 8,
-               "ig_steps": 16, "stand_in_budget": 300, "second_per_class": 2000},
+               "central_images": 100, "sanity_images": 50, "smoothgrad_samples": 8,
+               "ig_steps": 16, "stand_in_budget": 300, "second_per_class": 1000},
         "08": {"n_test_per_class": 1000, "epochs": 10, "width": 0.125,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",
                           "patience": 4, "time_budget": 150},
@@ -519,7 +522,7 @@ _CPU = Profile(
                "gan_steps": 2000, "gan_epochs": 8, "gan_width": 0.25, "gan_batch": 32,
                "wgan_steps": 600, "critic_steps": 2, "n_generated": 1000,
                "fid_images": 500, "gan_time_budget": 150,
-               "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 60},
+               "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 30},
         "10": {"n_train_per_class": 2000, "n_test_per_class": 1000, "epochs": 6,
                "width": 0.125,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",

@@ -170,7 +170,7 @@ def _html(table: pd.DataFrame | None) -> Any:
     return Markup(html)
 
 
-def _markdown(table: pd.DataFrame | None) -> str:
+def markdown_table(table: pd.DataFrame | None) -> str:
     """A pipe table (no extra dependency)."""
     if table is None or table.empty:
         return "(none recorded)"
@@ -204,10 +204,10 @@ def build_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
                     "findings": _html(p.findings()) if p.findings() is not None else "",
                     "figures": p.figures} for p in parts])
     markdown = Environment(autoescape=False).from_string(MARKDOWN_TEMPLATE).render(
-        title=title, summary=_markdown(summary_table(parts)), fig1=_markdown(fig1),
+        title=title, summary=markdown_table(summary_table(parts)), fig1=markdown_table(fig1),
         notebooks=[{"name": p.name, "status": p.status, "seconds": p.seconds, "error": p.error,
-                    "headlines": _markdown(p.headlines()) if p.headlines() is not None else "",
-                    "findings": _markdown(p.findings()) if p.findings() is not None else ""}
+                    "headlines": markdown_table(p.headlines()) if p.headlines() is not None else "",
+                    "findings": markdown_table(p.findings()) if p.findings() is not None else ""}
                    for p in parts])
     html_path, md_path = run_dir / "report.html", run_dir / "report.md"
     html_path.write_text(html, encoding="utf-8")
