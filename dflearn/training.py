@@ -553,3 +553,34 @@ def recipe(settings: RecipeSettings, **overrides: Any) -> Recipe:
                             f"{sorted(Recipe.__dataclass_fields__)}.")
     return Recipe(**fields)
 
+
+
+# --------------------------------------------------------------------------- the recipe's ablation
+
+ABLATION_FILE = "benchmarks/results/cnn_ablation_cifake-sample_120s.csv"
+ABLATION_SOURCE = ("benchmarks/cnn_ablation.py on ../shared/cifake-sample (20,000 images of "
+                   "CIFAKE's train split): 15,200 train / 4,000 test images, each variant trained "
+                   "for 120 s on 2 CPU cores; two runs, A and B, each row one training")
+
+
+def recipe_ablation(path: str | None = None) -> pd.DataFrame:
+    """The ablation of the ``cpu`` recipe as measured and committed (:data:`ABLATION_FILE`,
+    from :data:`ABLATION_SOURCE`), with ``delta_points``: each variant's test accuracy minus its
+    own run's baseline, in percentage points. Used in 03 §5 (the recipe's tricks)."""
+    from dflearn.paths import course_root
+
+    table = pd.read_csv(path or course_root() / ABLATION_FILE).fillna({"note": ""})
+    baseline = table[table["variant"].str.startswith("baseline")].set_index("run")["test_accuracy"]
+    table["delta_points"] = ((table["test_accuracy"] - table["run"].map(baseline)) * 100).round(2)
+    return table.set_index(["run", "variant"])
+
+
+def ablation_repeats(table: pd.DataFrame) -> pd.DataFrame:
+    """The variants :func:`recipe_ablation` measured in more than one run: test accuracy and
+    ``delta_points`` per run, side by side. The spread between runs is the noise a single
+    change must beat. Used in 03 §5."""
+    runs = table.index.get_level_values("run")
+    variants = table.index.get_level_values("variant")
+    repeated = [v for v in dict.fromkeys(variants) if len(set(runs[variants == v])) > 1]
+    picked = table[variants.isin(repeated)][["test_accuracy", "delta_points"]]
+    return picked.unstack("run").reindex(repeated)

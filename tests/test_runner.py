@@ -10,6 +10,7 @@ import pytest
 from dflearn.course.cli import main
 from dflearn.course.runner import OutputFolderError, fresh_output_dir
 
+ROOT = Path(__file__).resolve().parents[1]
 PARAMS = "profile = ''\ndata = ''\nseed = 42"
 
 
@@ -162,6 +163,22 @@ def test_report_is_one_offline_file_with_findings_and_figures(course: Path, tmp_
     assert "| notebook | finding |" in markdown and "A beats B" in markdown
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0 and (out / "report.html").exists()
+    results = tmp_path / "results.md"  # tools/results_doc.py: the report as text, no images
+    assert results_doc().main([str(out), "--data-name", "a test course", "--out", str(results)]) == 0
+    text = results.read_text()
+    assert "Data: **a test course**" in text and "## Time per notebook" in text
+    assert "| 01_broken | ok |" in text and "A beats B" in text and "`01/findings`" in text
+    assert "base64" not in text and "<img" not in text
+
+
+def results_doc():
+    """tools/results_doc.py as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_doc", ROOT / "tools" / "results_doc.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_report_joins_fig1_rows_of_03_and_04(tmp_path: Path) -> None:

@@ -271,3 +271,22 @@ def test_ema_replaces_the_weights_with_their_average_when_training_ends() -> Non
     averaged = [np.asarray(v.value) for v in model.optimizer._model_variables_moving_average]
     assert all(np.allclose(np.asarray(w.value), a)
                for w, a in zip(model.trainable_variables, averaged))
+
+
+def test_the_committed_ablation_names_its_data_and_measures_against_its_own_run(tmp_path) -> None:
+    from dflearn.training import ABLATION_SOURCE, ablation_repeats, recipe_ablation
+
+    table = recipe_ablation()
+    assert "cifake-sample" in ABLATION_SOURCE and "120 s" in ABLATION_SOURCE
+    baselines = table[table.index.get_level_values("variant").str.startswith("baseline")]
+    assert set(baselines.index.get_level_values("run")) == {"A", "B"}
+    assert (baselines["delta_points"] == 0).all()
+    assert table["test_accuracy"].between(0.5, 1).all()
+    (tmp_path / "a.csv").write_text(
+        "run,variant,epochs,test_accuracy,note\nA,baseline,4,0.90,\nA,x,4,0.92,\n"
+        "B,baseline,5,0.91,\nB,x,5,0.90,\nB,y,5,0.95,\n")
+    small = recipe_ablation(str(tmp_path / "a.csv"))
+    assert small.loc[("A", "x"), "delta_points"] == 2.0 and small.loc[("B", "x"), "delta_points"] == -1.0
+    repeats = ablation_repeats(small)
+    assert list(repeats.index) == ["baseline", "x"]  # y ran once: no repeat
+    assert repeats.loc["x", ("delta_points", "B")] == -1.0
