@@ -59,7 +59,7 @@ def recorded_tables(run_dir: Path) -> str:
     return "\n".join(out)
 
 
-def header(run_dir: Path, data_name: str) -> str:
+def header(run_dir: Path, data_name: str, run_commit: str | None = None) -> str:
     """Where these numbers come from."""
     state = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     settings, runs = state["settings"], state["runs"]
@@ -72,7 +72,8 @@ def header(run_dir: Path, data_name: str) -> str:
         f"Data: **{data_name}**. These are images from CIFAKE's *train* split, with the sample's "
         "own train/test folders; they are not CIFAKE's official test split, so these numbers are "
         "not comparable one for one with the study's.\n",
-        f"Profile `{settings.get('profile')}`, commit `{commit()}`, {os.cpu_count()} CPU cores "
+        f"Profile `{settings.get('profile')}`, commit `{run_commit or commit()}`, "
+        f"{os.cpu_count()} CPU cores "
         f"({cpu_name()}), no GPU. {ok}/{len(runs)} notebooks ok in {total / 60:.1f} min "
         f"(sum of the notebooks' times). Written by `python tools/results_doc.py` from one "
         "`dflearn run` folder; numbers only, no image of the sample.\n",
@@ -87,13 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-name", required=True,
                         help="what the data is, e.g. '../shared/cifake-sample (20,000 images)'")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results-cifake-sample.md")
+    parser.add_argument("--commit", help="the commit the run used (default: this checkout's)")
     args = parser.parse_args(argv)
     run_dir = args.run_dir.expanduser().resolve()
     if not (run_dir / "run.json").is_file():
         parser.error(f"{run_dir} has no run.json: pass a folder `dflearn run` wrote.")
     _, report_md = build_report(run_dir)
     body = report_md.read_text(encoding="utf-8").split("\n", 1)[1]  # drop the report's title
-    text = "\n".join([header(run_dir, args.data_name), body.strip() + "\n",
+    text = "\n".join([header(run_dir, args.data_name, args.commit), body.strip() + "\n",
                       "## Every recorded table\n", recorded_tables(run_dir)])
     args.out.write_text(text.rstrip() + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
