@@ -209,7 +209,8 @@ def test_progress_bar_counts_profile_budgets_with_an_eta(course: Path, tmp_path:
     sources = [Path("03_cnns.ipynb"), Path("09_gan_fakes.ipynb")]
     assert course_budgets("ci", sources) == {"03_cnns": 90.0, "09_gan_fakes": 90.0}
     cpu = course_budgets("cpu", sources)
-    assert cpu["09_gan_fakes"] > cpu["03_cnns"] > 90 and get_profile("cpu").budget("3") == cpu["03_cnns"]
+    assert min(cpu.values()) > 90 and cpu["03_cnns"] != cpu["09_gan_fakes"]  # per notebook
+    assert get_profile("cpu").budget("3") == cpu["03_cnns"]
     main(["run", "--profile", "ci", "--only", "00", "--out", str(tmp_path / "bar")])
     err = capsys.readouterr().err
     assert "budget-s" in err and "ETA" in err and "90/90" in err

@@ -474,8 +474,8 @@ _CPU = Profile(
     # the full data adds little, see there): the progress bar's ETA, not a limit
     budgets={"00": 15, "01": 26, "02": 39, "03": 1386, "04": 439, "05": 191, "06": 396,
              "07": 278, "08": 341, "09": 900, "10": 300},
-    # seconds of training per notebook, enforced (dflearn.training_clock), so that the whole
-    # course fits an hour on 2 cores with the full CIFAKE; 03 holds issue 17's 840 s recipe
+    # seconds of training per notebook, enforced (dflearn.training_clock): a cap on the whole
+    # course's time on 2 cores with the full CIFAKE; 03 holds issue 17's 840 s recipe
     training_budgets={"03": 1300, "04": 240, "05": 240, "06": 360, "07": 120, "08": 240,
                       "09": 540, "10": 240},
     data="auto",
