@@ -10,9 +10,11 @@ as a student would:
    NotImplementedError prompt and every later cell still runs; the image explorer's picture
    changes when its class dropdown changes (the image bytes are compared).
 3. An exercise of 01 filled in by typing its solution into the cell, run: ``[PASSED]``.
-4. ``notebooks/03_cnns.ipynb``: Run All; the training control renders and trains on a click.
-   ``notebooks/07_saliency.ipynb``: Run All; the saliency explorer's picture changes with its
-   method dropdown.
+4. ``notebooks/03_cnns.ipynb``: the set-up cells and the training control, run one by one;
+   the control renders and trains on a click. ``notebooks/07_saliency.ipynb``: the cells the
+   saliency explorer needs, then the explorer; its picture changes with its method dropdown.
+   (nbval already runs every student copy top to bottom; running only what a widget needs
+   keeps CI's time for what only a browser can check.)
 
 Each notebook is saved from the browser and its saved outputs are checked too. Screenshots go
 to ``runs/e2e/e2e_*.png`` (also when a wait fails). The module trains small models: run it
@@ -234,11 +236,14 @@ def save(page: Page, course: Path, path: str) -> nbformat.NotebookNode:
     return nbformat.read(course / path, as_version=4)
 
 
-def problems(nb: nbformat.NotebookNode) -> list[str]:
+def problems(nb: nbformat.NotebookNode, ran: set[int] | None = None) -> list[str]:
     """What a student should not see: a cell that did not run, an error outside an exercise,
-    an exercise cell without its NotImplementedError prompt."""
+    an exercise cell without its NotImplementedError prompt. ``ran``: the indices of the code
+    cells that were run (default: all of them)."""
     found = []
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        if ran is not None and i not in ran:
+            continue
         errors = [o for o in cell.outputs if o.output_type == "error"]
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         exercise = "raises-exception" in cell.metadata.get("tags", [])
@@ -330,6 +335,43 @@ def run_notebook(page: Page, lab: tuple[str, str], course: Path, path: str) -> N
     assert not found, f"{path}: {found}"
 
 
+def code_index(course: Path, path: str, text: str) -> int:
+    """The index (among code cells) of the first code cell of ``path`` whose source has ``text``."""
+    code = [c for c in nbformat.read(course / path, as_version=4).cells if c.cell_type == "code"]
+    return next(i for i, cell in enumerate(code) if text in cell.source)
+
+
+def clear_outputs(page: Page) -> None:
+    """Edit > Clear Outputs of All Cells: every prompt loses the stored run's execution count."""
+    page.get_by_role("menuitem", name="Edit", exact=True).click()
+    page.get_by_text("Clear Outputs of All Cells", exact=True).click()
+    expect(page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").first).not_to_have_text(
+        re.compile(r"\d"))
+
+
+def run_cell(page: Page, index: int) -> None:
+    """Select code cell ``index`` by its prompt, Run > Run Selected Cell and Do not Advance, and
+    wait until its prompt shows an execution count (the outputs were cleared first)."""
+    prompt = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").nth(index)
+    prompt.click()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run Selected Cell and Do not Advance", exact=True).click()
+    expect(prompt).to_have_text(re.compile(r"\[\d+\]"), timeout=RUN_ALL_MS)
+
+
+def run_cells(page: Page, lab: tuple[str, str], course: Path, path: str,
+              texts: list[str]) -> None:
+    """Open ``path``, run in order the code cells that contain each of ``texts`` (what a student
+    does to reach one widget), save, and fail on anything :func:`problems` finds in them."""
+    open_notebook(page, lab, path)
+    clear_outputs(page)
+    indices = [code_index(course, path, text) for text in texts]
+    for index in indices:
+        run_cell(page, index)
+    found = problems(save(page, course, path), ran=set(indices))
+    assert not found, f"{path}: {found}"
+
+
 # --------------------------------------------------------------------------- the session
 
 
@@ -392,8 +434,11 @@ def test_01_exercises_prompt_the_explorer_responds_and_an_exercise_passes(
 
 
 def test_03_training_control_renders_and_trains(page: Page, lab, course: Path) -> None:
-    run_notebook(page, lab, course, "notebooks/03_cnns.ipynb")
-    control = cell_with(page, "training_control(")
+    run_cells(page, lab, course, "notebooks/03_cnns.ipynb", [
+        'profile = ""', "dflearn.setup(", "from dflearn.controls import training_control",
+        "splits = session.splits()", "recipe = training.recipe(settings)",
+        "control = training_control("])
+    control = cell_with(page, "control = training_control(")
     for part in (".widget-slider", ".widget-dropdown", ".widget-button"):
         expect(control.locator(part).first).to_be_visible()
     control.get_by_role("button", name="Train").click()
@@ -405,8 +450,11 @@ def test_03_training_control_renders_and_trains(page: Page, lab, course: Path) -
 
 
 def test_07_saliency_explorer_redraws_with_its_method(page: Page, lab, course: Path) -> None:
-    run_notebook(page, lab, course, "notebooks/07_saliency.ipynb")
-    explorer = cell_with(page, "SaliencyExplorer(")
+    run_cells(page, lab, course, "notebooks/07_saliency.ipynb", [
+        'profile = ""', "dflearn.setup(", "from dflearn.saliency_explorer import SaliencyExplorer",
+        "splits = session.splits()", "CASES = {", "MODELS, TESTS = {}, {}", "EXPLAINERS = {",
+        "explorer = SaliencyExplorer("])
+    explorer = cell_with(page, "explorer = SaliencyExplorer(")
     first = explorer.locator(".widget-output img").get_attribute("src")
     other = redrawn_image(page, explorer, lambda: choose(explorer, "method", index=1))
     shoot(explorer, "07_saliency_explorer")
