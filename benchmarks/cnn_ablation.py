@@ -23,7 +23,7 @@ import keras
 import pandas as pd
 
 import dflearn
-from dflearn import models, training, training_clock
+from dflearn import models, training
 from dflearn.metrics import evaluate
 from dflearn.splits import balanced_subset, official_split
 
@@ -110,8 +110,8 @@ def warm_up(settings: Any, splits: Any, seed: int) -> None:
 def main() -> None:
     """Train every chosen variant and print the table and one JSON line."""
     args = parse_args()
-    session = dflearn.setup(args.profile, notebook="03", data=args.data, seed=args.seed)
-    training_clock.start(None)  # each fit keeps its own budget, not notebook 03's clock
+    session = dflearn.setup(args.profile, notebook="03", data=args.data, seed=args.seed,
+                            clock=False)  # each fit keeps its own budget
     settings = session.settings
     train = balanced_subset(session.load("train"), args.n_train or settings.n_train_per_class,
                             args.seed)

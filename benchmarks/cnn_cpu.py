@@ -15,7 +15,7 @@ import os
 import time
 
 import dflearn
-from dflearn import training, training_clock
+from dflearn import training
 from dflearn.metrics import evaluate
 from dflearn.splits import balanced_subset, official_split
 
@@ -64,8 +64,8 @@ def parse_options(pairs: list[str], base: dict | None) -> dict | None:
 def main() -> None:
     """Train, evaluate and print the JSON summary line."""
     args = parse_args()
-    session = dflearn.setup(args.profile, notebook="03", data=args.data, seed=args.seed)
-    training_clock.start(None)  # each fit keeps its own budget, not notebook 03's clock
+    session = dflearn.setup(args.profile, notebook="03", data=args.data, seed=args.seed,
+                            clock=False)  # each fit keeps its own budget
     s = session.settings
     recipe = training.recipe(s, arch=args.arch, width=args.width, epochs=args.epochs,
                              batch_size=args.batch_size, learning_rate=args.learning_rate,

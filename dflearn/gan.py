@@ -40,7 +40,7 @@ import tensorflow as tf
 from keras import layers, ops
 from sklearn.metrics import roc_auc_score
 
-from dflearn import study, training_clock
+from dflearn import study
 from dflearn.backbones import IMAGENET, load_backbone
 from dflearn.data import FAKE, REAL, Dataset
 from dflearn.images import check_images
@@ -378,13 +378,11 @@ def train_gan(gan: GAN, images: np.ndarray, steps: int, epochs: int = 4, batch_s
         raise GANConfigError(f"steps and epochs must be at least 1, got {steps} and {epochs}.")
     epochs = min(epochs, steps)
     monitor = GANMonitor(n_samples, seed)
-    time_budget = training_clock.clip(time_budget)  # the notebook's own budget caps it
-    budget = TimeBudget(time_budget) if time_budget else None
+    budget = TimeBudget.within_clock(time_budget)  # the notebook's own budget caps it
     start = time.perf_counter()
     gan.fit(gan_dataset(images, batch_size, seed), epochs=epochs,
             steps_per_epoch=math.ceil(steps / epochs),
             callbacks=[monitor] + ([budget] if budget else []), shuffle=False, verbose=0)
-    training_clock.charge(time.perf_counter() - start)
     table = pd.DataFrame(monitor.steps, columns=list(STEP_COLUMNS))
     table.index = pd.RangeIndex(1, len(table) + 1, name="step")
     stopped = (f"stopped by the {budget.seconds:g} s time budget" if budget and budget.exhausted

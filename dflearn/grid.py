@@ -35,10 +35,10 @@ import pandas as pd
 from dflearn import study
 from dflearn.data import Dataset
 from dflearn.metrics import evaluate, probability_metrics
-from dflearn.paths import replacing
 from dflearn.models import (BN_MOMENTUM, FINAL_FILTERS, KERNEL, OUTPUT_SIZE, GridSpec,
                             ModelConfigError, age_classifier, check_dense_head, pooling_plan,
                             real_probability, stage_filters)
+from dflearn.paths import replacing
 from dflearn.plots import axis_label, plot_confusion
 from dflearn.splits import Splits
 from dflearn.training import FitResult, fit

@@ -144,7 +144,9 @@ def balanced_class_weight(labels: np.ndarray) -> dict[int, float]:
 class TimeBudget(keras.callbacks.Callback):
     """Stop training once ``seconds`` of training time have passed (checked every batch).
 
-    The epoch in progress ends early; validation and the other callbacks still run.
+    The epoch in progress ends early; validation and the other callbacks still run. At the end
+    of training the seconds it took are charged to the notebook's clock
+    (:func:`dflearn.training_clock.charge`; nothing happens when no clock runs).
     """
 
     def __init__(self, seconds: float):
@@ -155,6 +157,13 @@ class TimeBudget(keras.callbacks.Callback):
         self.start = 0.0
         self.exhausted = False
 
+    @classmethod
+    def within_clock(cls, seconds: float | None) -> TimeBudget | None:
+        """A budget of ``seconds`` (``None``: unlimited) clipped to what the notebook's clock
+        has left (:func:`dflearn.training_clock.clip`); ``None`` when neither limits training."""
+        seconds = training_clock.clip(seconds)
+        return cls(seconds) if seconds else None
+
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self.start = time.perf_counter()
         self.exhausted = False
@@ -163,6 +172,9 @@ class TimeBudget(keras.callbacks.Callback):
         if time.perf_counter() - self.start >= self.seconds:
             self.exhausted = True
             self.model.stop_training = True
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        training_clock.charge(time.perf_counter() - self.start)
 
 
 class ImageCounter(keras.callbacks.Callback):
@@ -370,8 +382,8 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     if class_weight == "balanced":
         class_weight = balanced_class_weight(y_train)
 
-    time_budget = training_clock.clip(time_budget)  # the notebook's own budget caps every fit
-    budget = TimeBudget(time_budget) if time_budget else None
+    budget = TimeBudget.within_clock(time_budget)  # the notebook's own budget caps every fit
+    time_budget = budget.seconds if budget else None
     early = (keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                            restore_best_weights=True) if patience else None)
     scheduler = schedule_callback(schedule, learning_rate, monitor, patience, epochs, time_budget,
@@ -383,7 +395,6 @@ def fit(model: keras.Model, train: Dataset | ArrayPair, val: Dataset | ArrayPair
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=chosen,
                         class_weight=class_weight, shuffle=False, verbose=verbose)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    training_clock.charge(seconds)
     best_epoch = early.best_epoch + 1 if early is not None and early.best is not None and \
         math.isfinite(early.best) else None
     settings = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,

@@ -4,8 +4,10 @@ every training helper honours.
 Core layer; imports nothing from dflearn and no TensorFlow. :func:`dflearn.setup` starts it with
 the profile's ``training_budgets`` entry for the notebook (the ``cpu`` profile sets them to cap
 the course's time on 2 cores); :func:`dflearn.training.fit` and
-:func:`dflearn.gan.train_gan` clip their own ``time_budget`` to what is left (:func:`clip`) and
-charge the seconds they trained (:func:`charge`). Without a started clock both do nothing.
+:func:`dflearn.gan.train_gan` train under a :class:`dflearn.training.TimeBudget` made by
+``TimeBudget.within_clock``, which clips their own ``time_budget`` to what is left
+(:func:`clip`) and charges the seconds they trained (:func:`charge`). Without a started clock
+both do nothing.
 """
 
 from __future__ import annotations

@@ -49,7 +49,23 @@ def test_fit_stops_at_the_notebook_budget_and_charges_it() -> None:
                           patience=0)
     assert result.settings["time_budget"] == training_clock.MIN_SECONDS
     assert len(result.history["loss"]) < 10_000 and "budget" in result.stopped
-    assert clock.used == pytest.approx(clock.seconds + result.seconds)
+    # charged from the start to the end of training: the fit's own clock adds only set-up
+    assert clock.used - clock.seconds == pytest.approx(result.seconds, abs=0.5)
+
+
+def test_the_budget_callback_clips_to_the_clock_and_charges_what_it_trained() -> None:
+    from dflearn.training import TimeBudget
+
+    assert TimeBudget.within_clock(None) is None  # no clock, no budget: nothing limits training
+    assert TimeBudget.within_clock(30).seconds == 30
+    clock = training_clock.start(100)
+    assert TimeBudget.within_clock(None).seconds == 100
+    assert TimeBudget.within_clock(300).seconds == 100 and TimeBudget.within_clock(30).seconds == 30
+    budget = TimeBudget.within_clock(30)
+    budget.on_train_begin()
+    budget.start -= 12.0  # as if training had taken 12 s
+    budget.on_train_end()
+    assert clock.used == pytest.approx(12.0, abs=0.5) and clock.remaining == pytest.approx(88, abs=0.5)
 
 
 def test_setup_starts_the_profiles_clock_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,6 +78,9 @@ def test_setup_starts_the_profiles_clock_and_says_so(capsys: pytest.CaptureFixtu
     assert f"training budget {cpu.training_budget('03'):g} s" in capsys.readouterr().out
     dflearn.setup("ci", notebook="03", tensorflow=False)
     assert training_clock.current() is None
+    capsys.readouterr()
+    dflearn.setup("cpu", notebook="03", tensorflow=False, clock=False)  # what benchmarks do
+    assert training_clock.current() is None and "training budget" not in capsys.readouterr().out
 
 
 def test_a_budget_must_be_positive_seconds_of_a_real_notebook() -> None:

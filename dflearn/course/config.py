@@ -373,11 +373,12 @@ class Profile:
                   for f in dataclasses.fields(NotebookSettings)}
         return cls(**{**common, **changes})
 
-    def summary(self, notebook: str | None = None) -> str:
-        """One line describing the profile (and the notebook's settings)."""
+    def summary(self, notebook: str | None = None, clock: bool = True) -> str:
+        """One line describing the profile (and the notebook's settings, with its training
+        budget when ``clock``)."""
         settings = self.for_notebook(notebook) if notebook else self.defaults
         where = f" | notebook {notebook_id(notebook)}" if notebook else ""
-        training = self.training_budget(notebook) if notebook else None
+        training = self.training_budget(notebook) if notebook and clock else None
         where += f" | training budget {training:g} s" if training else ""
         return (
             f"dflearn profile '{self.name}' ({self.description}){where} | data={self.data} "
@@ -501,7 +502,7 @@ _CPU = Profile(
                           "schedule": "cosine", "augment": "shift",
                           "monitor": "val_accuracy", "patience": 48,
                           "time_budget": 600},
-               "compare_budget": 15, "compare_per_class": 1000, "widget_per_class": 500,
+               "compare_budget": 25, "compare_per_class": 1000, "widget_per_class": 500,
                "search_trials": 5, "search_epochs": 10, "search_budget": 12,
                "faces_epochs": 12, "faces_budget": 50,
                "open_task_accuracy": 0.88, "open_task_epochs": 3,

@@ -128,7 +128,7 @@ class Session:
 
 
 def setup(profile: str | None = None, notebook: str = "00", *, data: str | os.PathLike | None = None,
-          seed: int = 42, tensorflow: bool = True) -> Session:
+          seed: int = 42, tensorflow: bool = True, clock: bool = True) -> Session:
     """Start a notebook: choose the profile, seed everything, quiet the logs, print one summary line.
 
     Args:
@@ -137,6 +137,9 @@ def setup(profile: str | None = None, notebook: str = "00", *, data: str | os.Pa
         data: an explicit dataset folder (CIFAKE layout); overrides the profile's data choice.
         seed: the seed for Python, NumPy and TensorFlow.
         tensorflow: also seed TensorFlow and make its ops deterministic.
+        clock: start the notebook's training clock (:mod:`dflearn.training_clock`) from the
+            profile's ``training_budgets``; benchmarks pass ``False`` so that each of their fits
+            keeps its own budget.
     """
     quiet_logs()
     chosen = get_profile(profile or None)
@@ -150,6 +153,6 @@ def setup(profile: str | None = None, notebook: str = "00", *, data: str | os.Pa
         random.seed(seed)
         np.random.seed(seed)
     session = Session(chosen, notebook_id(notebook), seed, data or None)
-    training_clock.start(chosen.training_budget(session.notebook))
-    print(f"{chosen.summary(session.notebook)} | seed={seed}")
+    training_clock.start(chosen.training_budget(session.notebook) if clock else None)
+    print(f"{chosen.summary(session.notebook, clock=clock)} | seed={seed}")
     return session
