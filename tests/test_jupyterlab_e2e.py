@@ -335,10 +335,11 @@ def run_notebook(page: Page, lab: tuple[str, str], course: Path, path: str) -> N
     assert not found, f"{path}: {found}"
 
 
-def code_index(course: Path, path: str, text: str) -> int:
-    """The index (among code cells) of the first code cell of ``path`` whose source has ``text``."""
+def code_indices(course: Path, path: str, texts: list[str]) -> list[int]:
+    """For each of ``texts``, the index (among code cells) of the first code cell of ``path``
+    whose source has it."""
     code = [c for c in nbformat.read(course / path, as_version=4).cells if c.cell_type == "code"]
-    return next(i for i, cell in enumerate(code) if text in cell.source)
+    return [next(i for i, cell in enumerate(code) if text in cell.source) for text in texts]
 
 
 def clear_outputs(page: Page) -> None:
@@ -365,7 +366,7 @@ def run_cells(page: Page, lab: tuple[str, str], course: Path, path: str,
     does to reach one widget), save, and fail on anything :func:`problems` finds in them."""
     open_notebook(page, lab, path)
     clear_outputs(page)
-    indices = [code_index(course, path, text) for text in texts]
+    indices = code_indices(course, path, texts)
     for index in indices:
         run_cell(page, index)
     found = problems(save(page, course, path), ran=set(indices))
