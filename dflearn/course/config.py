@@ -186,7 +186,7 @@ class EnsembleSettings(NotebookSettings):
     experiment's variants and seeds, the time budget of each base-model training
     (``fit_budget``, seconds; ``None``: none), the stand-ins' time budget (seconds), and the bar of the
     open-ended task of §8: how many accuracy points the student's combiner must gain over the
-    best single model (``open_task_points``)."""
+    best single model (``open_task_points``; negative: at most that many below it)."""
 
     combiner_epochs: int = 60
     hidden: int = 16
@@ -201,7 +201,11 @@ class EnsembleSettings(NotebookSettings):
     seeds: int = 1
     fit_budget: float | None = None
     stand_in_budget: float | None = None
-    open_task_points: float = 0.0
+    # cpu, gpu, paper: 03's Personal CNN is far stronger than the other members, so there is
+    # little for a combiner to gain over it, and half a point (10 of 2,000 test images) is about
+    # the noise of a tie. The reference combiner scored -0.05, -0.25 and -0.27 points in three
+    # cpu runs on ../shared/cifake-sample (CIFAKE train images)
+    open_task_points: float = -0.5
 
 
 @dataclass(frozen=True)
@@ -477,10 +481,10 @@ _CPU = Profile(
     budgets={"00": 15, "01": 26, "02": 39, "03": 1140, "04": 439, "05": 191, "06": 379,
              "07": 278, "08": 341, "09": 690, "10": 300},
     # seconds of training per notebook, enforced (dflearn.training_clock): a cap on the whole
-    # course's time on 2 cores with the full CIFAKE; 03 holds the 600 s recipe (issue 17's
+    # course's time on 2 cores with the full CIFAKE; 03 holds the 540 s recipe (issue 17's
     # benchmark can run it longer: benchmarks/cnn_cpu.py --time-budget 840)
-    training_budgets={"03": 1000, "04": 240, "05": 240, "06": 300, "07": 120, "08": 200,
-                      "09": 450, "10": 240},
+    training_budgets={"03": 940, "04": 195, "05": 240, "06": 250, "07": 120, "08": 170,
+                      "09": 340, "10": 200},
     data="auto",
     split="official",
     defaults=NotebookSettings(
@@ -502,35 +506,35 @@ _CPU = Profile(
                           "learning_rate": 2e-3, "weight_decay": 0.05,
                           "schedule": "cosine", "augment": "shift",
                           "monitor": "val_accuracy", "patience": 48,
-                          "time_budget": 600},
+                          "time_budget": 540},
                "compare_budget": 25, "compare_per_class": 1000, "widget_per_class": 500,
-               "search_trials": 5, "search_epochs": 10, "search_budget": 12,
+               "search_trials": 4, "search_epochs": 10, "search_budget": 12,
                "faces_epochs": 12, "faces_budget": 50,
                "open_task_accuracy": 0.88, "open_task_epochs": 3,
                "grade": {"03/test_accuracy": 0.9}},
         "04": {"image_size": 32, "n_train_per_class": 2000, "n_test_per_class": 500,
-               "epochs": 4, "finetune_epochs": 3, "patience": 2, "time_budget": 15,
+               "epochs": 4, "finetune_epochs": 3, "patience": 2, "time_budget": 12,
                "second_per_class": 1000},
         "05": {"epochs": 4, "n_train_per_class": 2000, "width": 0.25},
         "06": {"width": 0.25, "n_train_per_class": 2000, "n_test_per_class": 1000,
-               "seeds": 2, "patience_scale": 0.2, "plateau_epochs": 16, "fit_budget": 20,
+               "seeds": 2, "patience_scale": 0.2, "plateau_epochs": 16, "fit_budget": 16,
                "stand_in_budget": 300},
         "07": {"n_train_per_class": 2000, "n_test_per_class": 500, "epochs": 4, "width": 0.25,
-               "central_images": 100, "sanity_images": 50, "smoothgrad_samples": 8,
+               "central_images": 50, "sanity_images": 50, "smoothgrad_samples": 8,
                "ig_steps": 16, "stand_in_budget": 300, "second_per_class": 1000},
         "08": {"n_test_per_class": 1000, "epochs": 10, "width": 0.125,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",
-                          "patience": 4, "time_budget": 120},
-               "robust_per_class": 500, "second_per_class": 1000},
+                          "patience": 4, "time_budget": 100},
+               "robust_per_class": 300, "second_per_class": 1000},
         "09": {"n_test_per_class": 1000,
                "gan_steps": 2000, "gan_epochs": 8, "gan_width": 0.25, "gan_batch": 32,
                "wgan_steps": 600, "critic_steps": 2, "n_generated": 1000,
-               "fid_images": 500, "gan_time_budget": 50,
-               "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 12},
+               "fid_images": 500, "gan_time_budget": 35,
+               "disc_resnet_epochs": 3, "disc_resnet_size": 64, "disc_time_budget": 10},
         "10": {"n_train_per_class": 2000, "n_test_per_class": 1000, "epochs": 6,
                "width": 0.125,
                "recipe": {"arch": "personal", "learning_rate": 1e-3, "augment": "flip",
-                          "patience": 2, "time_budget": 60},
+                          "patience": 2, "time_budget": 45},
                "other_per_class": 1000, "probe_epochs": 5, "probe_per_class": 1000,
                "audit_per_class": 2000, "shortcut_quality": 20},
     },
