@@ -249,11 +249,12 @@ def schedule_callback(schedule: str | None, learning_rate: float, monitor: str, 
     ``options`` tune them: plateau ``factor`` (0.5), ``patience`` (half the early-stopping
     patience, at least 1), ``mode`` ("auto"; "max" for an accuracy), ``monitor`` (fit's) and
     ``min_lr`` (1e-6), as Keras' ReduceLROnPlateau; step ``drop`` (0.5) and ``every`` (3), e.g.
-    the faces project's StepLR, ``{"drop": 0.1, "every": 5}`` (03).
+    the faces project's StepLR, ``{"drop": 0.1, "every": 5}`` (03); cosine ``follow_budget``
+    (True; False: over ``epochs`` only, as 03's recipe was before issue 17, for its ablation).
     """
     options = dict(options or {})
     allowed = {"plateau": {"factor", "patience", "mode", "monitor", "min_lr"},
-               "step": {"drop", "every"}}.get(schedule or "", set())
+               "step": {"drop", "every"}, "cosine": {"follow_budget"}}.get(schedule or "", set())
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise TrainingError(f"schedule_options {unknown} do not apply to schedule {schedule!r}; "
@@ -265,7 +266,8 @@ def schedule_callback(schedule: str | None, learning_rate: float, monitor: str, 
     if schedule == "step":
         return [step_decay(learning_rate, **options)]
     if schedule == "cosine":
-        return [CosineDecay(learning_rate, epochs, time_budget)]
+        follow = options.get("follow_budget", True)
+        return [CosineDecay(learning_rate, epochs, time_budget if follow else None)]
     if schedule is None:
         return []
     raise TrainingError(f"Unknown schedule {schedule!r}: use one of {SCHEDULES}.")

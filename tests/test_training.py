@@ -135,6 +135,17 @@ def test_schedule_options_tune_step_and_plateau() -> None:
         ("max", 15, 0.8, "val_accuracy")
     with pytest.raises(training.TrainingError, match="do not apply to schedule 'step'"):
         training.schedule_callback("step", 1e-3, "val_loss", 0, options={"factor": 0.5})
+    # the cosine follows the time budget unless told to run over the planned epochs only (the
+    # recipe issue 17 found, kept for benchmarks/cnn_ablation.py)
+    (follows,) = training.schedule_callback("cosine", 1e-3, "val_loss", 0, epochs=48,
+                                            time_budget=60.0)
+    (planned,) = training.schedule_callback("cosine", 1e-3, "val_loss", 0, epochs=48,
+                                            time_budget=60.0, options={"follow_budget": False})
+    assert (follows.time_budget, planned.time_budget, planned.epochs) == (60.0, None, 48)
+    rushed = training.fit(tiny_model(), data, None, epochs=50, batch_size=32, learning_rate=0.01,
+                          schedule="cosine", schedule_options={"follow_budget": False},
+                          patience=0, time_budget=1e-6)
+    assert rushed.history["learning_rate"] == pytest.approx([0.01], rel=1e-3)  # still near the top
 
 
 def test_fit_refuses_what_it_cannot_do() -> None:

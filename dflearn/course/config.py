@@ -475,11 +475,11 @@ _CI = Profile(
 _CPU = Profile(
     name="cpu",
     description="laptop default, 2+ CPU cores; real CIFAKE when present",
-    # seconds per notebook measured on 2 cores (CIFAKE sample, docs/results-cifake-sample.md;
-    # 03, 06 and 09 re-measured with these budgets; the full data adds little, see there): the
-    # progress bar's ETA, not a limit
-    budgets={"00": 15, "01": 26, "02": 39, "03": 1140, "04": 439, "05": 191, "06": 379,
-             "07": 278, "08": 341, "09": 690, "10": 300},
+    # seconds per notebook measured on 2 cores with these budgets (one `dflearn run` on the
+    # CIFAKE sample, 3,404 s in all, docs/results-cifake-sample.md; the full data adds about two
+    # minutes, see there): the progress bar's ETA, not a limit
+    budgets={"00": 15, "01": 25, "02": 39, "03": 1015, "04": 436, "05": 220, "06": 405,
+             "07": 187, "08": 262, "09": 475, "10": 325},
     # seconds of training per notebook, enforced (dflearn.training_clock): a cap on the whole
     # course's time on 2 cores with the full CIFAKE; 03 holds the 540 s recipe (issue 17's
     # benchmark can run it longer: benchmarks/cnn_cpu.py --time-budget 840)
