@@ -4,10 +4,11 @@
 
 Each variant is the recipe with one change (see VARIANTS). All train on the same images for the
 same wall-clock budget (the recipe's cosine schedule follows the budget, so each anneals fully;
-the last variant's does not, as the recipe's did before issue 17), then are scored on all of DATA/test, plain and with flip test-time augmentation. The table gives
-images/s, achieved GFLOP/s (3 x forward FLOPs per image x images/s: forward plus two backward
-products), test accuracy and the difference from the baseline, with the load average. The last
-line is JSON with every row. Run it on a quiet machine: nothing else training.
+the last variant's does not, as the recipe's did before issue 17), then are scored on all of
+DATA/test, plain and with flip test-time augmentation. The table gives images/s, achieved
+GFLOP/s (3 x forward FLOPs per image x images/s: forward plus two backward products), test
+accuracy and the difference from the baseline, with the load average. The last line is JSON
+with every row. Run it on a quiet machine: nothing else training.
 """
 
 from __future__ import annotations
